@@ -1,0 +1,125 @@
+/**
+ * Generated AssemblyScript → .wasm with the AssemblyScript compiler API, cached on disk by config
+ * hash and toolchain digest: a second run for the same config does not recompile (nor load
+ * ts-morph). Node-only (file system, hashing).
+ */
+import asc from 'assemblyscript/asc';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { homedir } from 'node:os';
+import type { MaeConfig } from '../src/config.js';
+import { KernelError } from '../src/errors.js';
+import type { Manifest } from '../src/manifest.js';
+import { defaultEncoderLengths } from '../src/plan.js';
+import { configHash } from './config-hash.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Package root: dist/codegen/ → ../.. */
+export const PACKAGE_ROOT = resolve(here, '..', '..');
+const CORE_DIR = join(PACKAGE_ROOT, 'assembly');
+
+/** Compiler flags: SIMD, fully optimised, no GC runtime, memory supplied by the host. */
+export const ASC_OPTIONS = {
+  optimizeLevel: 3,
+  shrinkLevel: 0,
+  converge: false,
+  runtime: 'stub',
+  noAssert: true,
+  importMemory: true,
+  enable: ['simd'],
+  use: ['abort='],
+} as const;
+
+export interface CompiledKernels {
+  readonly wasm: Uint8Array;
+  readonly manifest: Manifest;
+  /** Folder holding kernels.ts, manifest.json and kernels.wasm. */
+  readonly dir: string;
+  /** True when this call compiled; false when it came from the cache. */
+  readonly compiled: boolean;
+}
+
+export function defaultCacheDir(): string {
+  return process.env.EDGE_MAE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'edge-mae', 'kernels');
+}
+
+let digest: string | undefined;
+/** Digest of everything that shapes the output besides the config: core sources, generator code, compiler. */
+function toolchainDigest(): string {
+  if (digest) return digest;
+  const h = createHash('sha256').update(asc.version).update(JSON.stringify(ASC_OPTIONS));
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(ts|js)$/.test(e.name) && !e.name.endsWith('.d.ts')) h.update(e.name).update(readFileSync(p));
+    }
+  };
+  walk(CORE_DIR);
+  walk(here);
+  h.update(readFileSync(join(PACKAGE_ROOT, 'dist', 'src', 'plan.js')));
+  digest = h.digest('hex').slice(0, 12);
+  return digest;
+}
+
+function writeAtomic(path: string, data: Uint8Array | string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+/** Compiles AssemblyScript source (plus the core under core/) to wasm bytes. */
+export async function compileAssemblyScript(source: string): Promise<Uint8Array> {
+  const outputs: Record<string, Uint8Array | string> = {};
+  const stderr = asc.createMemoryStream();
+  const result = await asc.main(['kernels.ts', '--outFile', 'kernels.wasm', ...toArgv(ASC_OPTIONS)], {
+    stderr,
+    stdout: asc.createMemoryStream(),
+    readFile: (name: string) => {
+      if (name === 'kernels.ts') return source;
+      const m = /^core\/(\w+\.ts)$/.exec(name.replace(/\\/g, '/'));
+      if (m && existsSync(join(CORE_DIR, m[1]))) return readFileSync(join(CORE_DIR, m[1]), 'utf8');
+      return null;
+    },
+    writeFile: (name: string, contents: Uint8Array | string) => { outputs[name] = contents; },
+    listFiles: () => [],
+  });
+  const wasm = outputs['kernels.wasm'];
+  if (result.error || !(wasm instanceof Uint8Array)) {
+    const msg = stderr.toString().split('\n').find((l) => /ERROR/.test(l)) ?? String(result.error);
+    throw new KernelError(`AssemblyScript compilation failed: ${msg.trim()}`);
+  }
+  return wasm;
+}
+
+function toArgv(o: typeof ASC_OPTIONS): string[] {
+  return [
+    '--optimizeLevel', String(o.optimizeLevel), '--shrinkLevel', String(o.shrinkLevel),
+    '--runtime', o.runtime, '--noAssert', '--importMemory', '--enable', o.enable.join(','), '--use', ...o.use,
+  ];
+}
+
+/**
+ * The kernel module for a config: from the cache when present, else generated (ts-morph, loaded
+ * only then), compiled and cached.
+ */
+export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: readonly number[]; cacheDir?: string; force?: boolean } = {}): Promise<CompiledKernels> {
+  const lengths = [...new Set(opts.encoderLengths ?? defaultEncoderLengths(cfg))].sort((a, b) => a - b);
+  const hash = configHash(cfg, lengths);
+  const dir = join(opts.cacheDir ?? defaultCacheDir(), `${hash}-${toolchainDigest()}`);
+  const wasmPath = join(dir, 'kernels.wasm');
+  const manifestPath = join(dir, 'manifest.json');
+  if (!opts.force && existsSync(wasmPath) && existsSync(manifestPath)) {
+    return { wasm: new Uint8Array(readFileSync(wasmPath)), manifest: JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest, dir, compiled: false };
+  }
+  const { generateKernels } = await import('./generate.js');
+  const gen = generateKernels(cfg, lengths);
+  const wasm = await compileAssemblyScript(gen.source);
+  mkdirSync(dir, { recursive: true });
+  writeAtomic(join(dir, 'kernels.ts'), gen.source);
+  writeAtomic(manifestPath, JSON.stringify(gen.manifest, null, 2) + '\n');
+  writeAtomic(wasmPath, wasm);
+  return { wasm, manifest: gen.manifest, dir, compiled: true };
+}

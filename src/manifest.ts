@@ -1,0 +1,16 @@
+/** The manifest written beside each compiled kernel module: what it was built for and what it holds. */
+import type { KernelSpec, MemoryLayout } from './plan.js';
+
+export interface Manifest {
+  readonly format: 'edge-mae-kernels/1';
+  /** Hash of the config's shape fields, the encoder lengths and the generator version. */
+  readonly configHash: string;
+  readonly generatorVersion: number;
+  /** The config in Hugging Face field names. */
+  readonly config: Record<string, unknown>;
+  readonly encoderLengths: number[];
+  readonly kernels: Array<{ name: string; exported: boolean; spec: KernelSpec }>;
+  readonly memory: { arenaBase: number; pages: number; layout: MemoryLayout };
+  /** SHA-256 of the generated AssemblyScript source. */
+  readonly sourceSha256: string;
+}

@@ -1,0 +1,226 @@
+/**
+ * The plan of a compiled model: which kernels a config needs (the one kernel list from which the
+ * AssemblyScript source, the manifest and the host's dispatch all derive) and where every weight
+ * and activation lives in linear memory. Pure data, no code generation: the host imports it at the
+ * edge, the generator imports it to emit kernels.
+ */
+import { type MaeConfig, shapesOf, lenKeep } from './config.js';
+
+/** Register tile of the GEMM microkernels: MR rows × NR columns (NR a multiple of 4 lanes). */
+export const GEMM_TILE = { mr: 4, nr: 8 } as const;
+
+export interface GemmSpec {
+  readonly op: 'gemm';
+  /** Rows: a compile-time constant, or null when the caller passes m. */
+  readonly m: number | null;
+  readonly k: number;
+  readonly n: number;
+  /** Row strides in elements of A, B, C and the residual. */
+  readonly lda: number;
+  readonly ldb: number;
+  readonly ldc: number;
+  readonly ldr: number;
+  /** Multiplies the product before the epilogue (attention's d^-0.5), 1 for none. */
+  readonly scale: number;
+  readonly bias: boolean;
+  readonly gelu: boolean;
+  readonly residual: boolean;
+  readonly mr: number;
+  readonly nr: number;
+}
+export interface LayerNormSpec { readonly op: 'layernorm'; readonly width: number; readonly eps: number }
+export interface AttentionSpec { readonly op: 'attention'; readonly t: number; readonly heads: number; readonly headDim: number }
+export interface PatchGatherSpec { readonly op: 'patch_gather'; readonly channels: number; readonly patch: number; readonly grid: number }
+export interface AddRowsGatheredSpec { readonly op: 'add_rows_gathered'; readonly width: number }
+export interface UnshuffleSpec { readonly op: 'unshuffle'; readonly width: number; readonly numPatches: number }
+export type KernelSpec = GemmSpec | LayerNormSpec | AttentionSpec | PatchGatherSpec | AddRowsGatheredSpec | UnshuffleSpec;
+
+function epsTag(eps: number): string {
+  return eps.toExponential().replace('e-', 'em').replace('e+', 'e').replace('.', 'p');
+}
+
+/** The kernel's name, from its shape parameters (in the spirit of XNNPACK's f32-gemm-4x8-minmax-wasmsimd). */
+export function kernelName(s: KernelSpec): string {
+  switch (s.op) {
+    case 'gemm': {
+      const parts = [`f32_gemm_${s.mr}x${s.nr}`];
+      if (s.m !== null) parts.push(`m${s.m}`);
+      parts.push(`k${s.k}`, `n${s.n}`);
+      if (s.lda !== s.k) parts.push(`lda${s.lda}`);
+      if (s.ldb !== s.n) parts.push(`ldb${s.ldb}`);
+      if (s.ldc !== s.n) parts.push(`ldc${s.ldc}`);
+      if (s.residual && s.ldr !== s.ldc) parts.push(`ldr${s.ldr}`);
+      if (s.scale !== 1) parts.push('scale');
+      if (s.bias) parts.push('bias');
+      if (s.gelu) parts.push('gelu');
+      if (s.residual) parts.push('residual');
+      return parts.join('_');
+    }
+    case 'layernorm': return `f32_layernorm_d${s.width}_eps${epsTag(s.eps)}`;
+    case 'attention': return `f32_attention_t${s.t}_h${s.heads}_d${s.headDim}`;
+    case 'patch_gather': return `f32_patch_gather_c${s.channels}_p${s.patch}_g${s.grid}`;
+    case 'add_rows_gathered': return `f32_add_rows_gathered_d${s.width}`;
+    case 'unshuffle': return `f32_unshuffle_d${s.width}_l${s.numPatches}`;
+  }
+}
+
+/** A weight GEMM y[m,n] = x[m,k]·Wᵀ + b with m from the caller; W is packed as Wᵀ [k,n]. */
+export function linearSpec(k: number, n: number, epilogue: { gelu?: boolean; residual?: boolean } = {}): GemmSpec {
+  return {
+    op: 'gemm', m: null, k, n, lda: k, ldb: n, ldc: n, ldr: n, scale: 1, bias: true,
+    gelu: epilogue.gelu ?? false, residual: epilogue.residual ?? false, ...GEMM_TILE,
+  };
+}
+
+/** The two GEMMs inside attention for one head at sequence length t (constants throughout). */
+export function attentionGemms(a: AttentionSpec): { scores: GemmSpec; values: GemmSpec } {
+  const width = a.heads * a.headDim;
+  return {
+    // S[t,t] = (Q_h · K_hᵀ)·d^-0.5: Q_h rows inside the fused qkv buffer, K_h transposed to kt [d,t].
+    scores: { op: 'gemm', m: a.t, k: a.headDim, n: a.t, lda: 3 * width, ldb: a.t, ldc: a.t, ldr: a.t, scale: 1 / Math.sqrt(a.headDim), bias: false, gelu: false, residual: false, ...GEMM_TILE },
+    // O_h[t,d] = P · V_h, written into the head's columns of the [t, width] output.
+    values: { op: 'gemm', m: a.t, k: a.t, n: a.headDim, lda: a.t, ldb: 3 * width, ldc: width, ldr: width, scale: 1, bias: false, gelu: false, residual: false, ...GEMM_TILE },
+  };
+}
+
+/** Kernels of one transformer stack (encoder or decoder). */
+export interface StackKernels {
+  readonly layerNorm: string;
+  readonly qkv: string;
+  readonly proj: string;
+  readonly fc1: string;
+  readonly fc2: string;
+  /** Attention kernel by sequence length. */
+  readonly attention: Readonly<Record<number, string>>;
+}
+
+export interface KernelPlan {
+  readonly specs: readonly KernelSpec[];
+  readonly patchGather: string;
+  readonly patchEmbed: string;
+  readonly addPos: string;
+  readonly encoder: StackKernels;
+  readonly decoderEmbed: string;
+  readonly unshuffle: string;
+  readonly decoder: StackKernels;
+  readonly pred: string;
+  /** Encoder sequence lengths (1 + kept patches) the module has attention kernels for. */
+  readonly encoderLengths: readonly number[];
+}
+
+/** Encoder lengths every module carries: the config's mask ratio and all patches (encode). */
+export function defaultEncoderLengths(cfg: MaeConfig): number[] {
+  const L = shapesOf(cfg).numPatches;
+  return [1 + lenKeep(L, cfg.maskRatio), 1 + L];
+}
+
+export function planKernels(cfg: MaeConfig, encoderLengths: readonly number[] = defaultEncoderLengths(cfg)): KernelPlan {
+  const sh = shapesOf(cfg);
+  const specs = new Map<string, KernelSpec>();
+  const use = (s: KernelSpec): string => {
+    const name = kernelName(s);
+    if (!specs.has(name)) specs.set(name, s);
+    return name;
+  };
+  const lengths = [...new Set(encoderLengths)].sort((a, b) => a - b);
+  const stack = (width: number, mlp: number, heads: number, headDim: number, ts: readonly number[]): StackKernels => ({
+    layerNorm: use({ op: 'layernorm', width, eps: cfg.layerNormEps }),
+    qkv: use(linearSpec(width, 3 * width)),
+    proj: use(linearSpec(width, width, { residual: true })),
+    fc1: use(linearSpec(width, mlp, { gelu: true })),
+    fc2: use(linearSpec(mlp, width, { residual: true })),
+    attention: Object.fromEntries(ts.map((t) => [t, use({ op: 'attention', t, heads, headDim })])),
+  });
+  const D = cfg.hiddenSize;
+  const Dd = cfg.decoderHiddenSize;
+  return {
+    patchGather: use({ op: 'patch_gather', channels: cfg.numChannels, patch: cfg.patchSize, grid: sh.grid }),
+    patchEmbed: use(linearSpec(sh.patchDim, D)),
+    addPos: use({ op: 'add_rows_gathered', width: D }),
+    encoder: stack(D, cfg.intermediateSize, cfg.numAttentionHeads, sh.headDim, lengths),
+    decoderEmbed: use(linearSpec(D, Dd)),
+    unshuffle: use({ op: 'unshuffle', width: Dd, numPatches: sh.numPatches }),
+    decoder: stack(Dd, cfg.decoderIntermediateSize, cfg.decoderNumAttentionHeads, sh.decoderHeadDim, [1 + sh.numPatches]),
+    pred: use(linearSpec(Dd, sh.patchDim)),
+    encoderLengths: lengths,
+    get specs() { return [...specs.values()]; },
+  };
+}
+
+/** A region of linear memory: byte offset from the arena base and length in f32/i32 elements. */
+export interface Region { readonly offset: number; readonly length: number }
+
+export interface MemoryLayout {
+  /** Packed weights by canonical name (see weightNames). */
+  readonly weights: Readonly<Record<string, Region>>;
+  /** Per-image activations and scratch. */
+  readonly buffers: Readonly<Record<BufferName, Region>>;
+  /** Bytes from the arena base to the end of the last region. */
+  readonly bytes: number;
+}
+
+export type BufferName = 'pixels' | 'ids' | 'patches' | 'x' | 'xln' | 'qkv' | 'att' | 'hidden' | 'scores' | 'kt' | 'latent' | 'emb' | 'pred';
+
+/** Byte offset where the arena starts; the module's own static data must end below it. */
+export const ARENA_BASE = 65536;
+
+/** Packed weight names and element counts, in the order they are laid out. */
+export function weightSizes(cfg: MaeConfig): Array<[string, number]> {
+  const sh = shapesOf(cfg);
+  const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize, L = sh.numPatches;
+  const block = (prefix: string, w: number, f: number): Array<[string, number]> => [
+    [`${prefix}.ln1.w`, w], [`${prefix}.ln1.b`, w],
+    [`${prefix}.qkv.w`, w * 3 * w], [`${prefix}.qkv.b`, 3 * w],
+    [`${prefix}.proj.w`, w * w], [`${prefix}.proj.b`, w],
+    [`${prefix}.ln2.w`, w], [`${prefix}.ln2.b`, w],
+    [`${prefix}.fc1.w`, w * f], [`${prefix}.fc1.b`, f],
+    [`${prefix}.fc2.w`, f * w], [`${prefix}.fc2.b`, w],
+  ];
+  const out: Array<[string, number]> = [
+    ['patch.w', sh.patchDim * D], ['patch.b', D], ['cls_pos', D], ['pos', (1 + L) * D],
+  ];
+  for (let i = 0; i < cfg.numHiddenLayers; i++) out.push(...block(`enc.${i}`, D, cfg.intermediateSize));
+  out.push(['norm.w', D], ['norm.b', D], ['dec_embed.w', D * Dd], ['dec_embed.b', Dd], ['mask_token', Dd], ['dec_pos', (1 + L) * Dd]);
+  for (let i = 0; i < cfg.decoderNumHiddenLayers; i++) out.push(...block(`dec.${i}`, Dd, cfg.decoderIntermediateSize));
+  out.push(['dec_norm.w', Dd], ['dec_norm.b', Dd], ['pred.w', Dd * sh.patchDim], ['pred.b', sh.patchDim]);
+  return out;
+}
+
+/** Regions are 64-byte aligned with at least 64 bytes of slack after each: partial-vector tail loads stay inside. */
+const align = (bytes: number): number => Math.ceil(bytes / 64) * 64 + 64;
+
+export function layoutOf(cfg: MaeConfig): MemoryLayout {
+  const sh = shapesOf(cfg);
+  const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize, L = sh.numPatches;
+  const T = 1 + L;
+  const W = Math.max(D, Dd);
+  let at = 0;
+  const place = (length: number): Region => {
+    const r = { offset: at, length };
+    at += align(length * 4);
+    return r;
+  };
+  const weights: Record<string, Region> = {};
+  for (const [name, n] of weightSizes(cfg)) weights[name] = place(n);
+  const buffers: Record<BufferName, Region> = {
+    pixels: place(cfg.numChannels * cfg.imageSize * cfg.imageSize),
+    ids: place(L),
+    patches: place(L * sh.patchDim),
+    x: place(T * W),
+    xln: place(T * W),
+    qkv: place(T * 3 * W),
+    att: place(T * W),
+    hidden: place(T * Math.max(cfg.intermediateSize, cfg.decoderIntermediateSize)),
+    scores: place(T * T),
+    kt: place(Math.max(sh.headDim, sh.decoderHeadDim) * T),
+    latent: place(T * D),
+    emb: place(T * Dd),
+    pred: place(T * sh.patchDim),
+  };
+  return { weights, buffers, bytes: at };
+}
+
+/** WebAssembly pages (64 KiB) to hold the static data, the arena and nothing more: memory never grows. */
+export function memoryPages(layout: MemoryLayout): number {
+  return Math.ceil((ARENA_BASE + layout.bytes) / 65536);
+}
