@@ -1,0 +1,172 @@
+/**
+ * The masked autoencoder, step by step as in the paper and models_mae.py: patchify, random
+ * masking, the encoder on the visible patches, the decoder with the shared mask token, and the
+ * loss on the removed patches. The steps are the same whatever backend runs the kernels.
+ */
+import { type MaeConfig, type MaeShapes, checkMaskRatio, lenKeep, shapesOf } from './config.js';
+import { InputError } from './errors.js';
+import type { MaeBackend } from './backend/backend.js';
+import { type Masking, randomMasking, seededNoise } from './masking.js';
+import { forwardLoss } from './loss.js';
+import { imagePixels } from './patchify.js';
+import type { MaeWeights } from './weights.js';
+import { type KernelModule, WasmBackend } from './backend/wasm.js';
+
+export interface ForwardOptions {
+  /** Images in `pixels` (N). */
+  batch: number;
+  /** [N, L] uniform noise deciding the mask (smallest kept), as models_mae.py's torch.rand. */
+  noise?: Float32Array;
+  /** Seed for the noise when none is given (default 0). */
+  seed?: number;
+  /** Fraction of patches removed, in [0, 1); default the config's mask_ratio. */
+  maskRatio?: number;
+}
+
+export interface ForwardResult {
+  /** Encoder output [N, 1 + keep, D] after the final norm; token 0 is cls, then kept patches in ids_keep order. */
+  latent: Float32Array;
+  /** Decoder pixel predictions [N, L, p·p·C] in patch order. */
+  pred: Float32Array;
+  /** [N, L]: 0 kept, 1 removed. */
+  mask: Float32Array;
+  /** [N, L]: argsort(argsort(noise)). */
+  idsRestore: Int32Array;
+  /** [N, keep]: the kept patches in token order. */
+  idsKeep: Int32Array;
+  /** patchify(pixels) [N, L, p·p·C]. */
+  targetPatches: Float32Array;
+  /** Mean squared error on removed patches, plain pixel target (NaN when nothing is removed). */
+  loss: number;
+  /** Same on per-patch normalised targets (norm_pix_loss, unbiased variance). */
+  lossNormPix: number;
+  /** Kept patches per image. */
+  lenKeep: number;
+}
+
+export interface EncodeOptions {
+  batch: number;
+}
+
+/** Where the kernels come from when loading from bytes (edge runtimes: a precompiled module). */
+export interface ModelSource {
+  /** A parsed config (see parseConfig / preset). */
+  config: MaeConfig;
+  /** Parsed weights (see loadWeights). */
+  weights: MaeWeights;
+  /** The compiled kernel module for this config. */
+  kernels: KernelModule;
+  /** Builds a module with more encoder lengths (other mask ratios); Node supplies the compiler. */
+  extend?: (encoderLengths: number[]) => Promise<KernelModule>;
+}
+
+/** Options of MaeModel.load in Node: a model folder and where its parts come from. */
+export interface LoadOptions {
+  /** Folder with config.json and model.safetensors (Hugging Face layout). */
+  model?: string;
+  /** Weights file, overriding the folder's model.safetensors. */
+  weights?: string;
+  /** Config file or preset name, overriding the folder's config.json. */
+  config?: string;
+  /** Kernel cache folder (default $EDGE_MAE_CACHE or ~/.cache/edge-mae/kernels). */
+  cacheDir?: string;
+}
+
+export class MaeModel {
+  readonly shapes: MaeShapes;
+
+  private constructor(readonly config: MaeConfig, private readonly backend: MaeBackend) {
+    this.shapes = shapesOf(config);
+  }
+
+  /** Which backend runs and how. */
+  get backendDescription(): string {
+    return this.backend.description;
+  }
+
+  /**
+   * Loads a model. In Node: a model folder path or LoadOptions (kernels generated and compiled
+   * for the config, cached). Anywhere: a ModelSource with parsed config, weights and a compiled
+   * kernel module.
+   */
+  static async load(source: string | LoadOptions | ModelSource): Promise<MaeModel> {
+    if (typeof source === 'string' || !('kernels' in source)) {
+      const { loadModelSource } = await import('./node/load.js');
+      return MaeModel.load(await loadModelSource(typeof source === 'string' ? { model: source } : source));
+    }
+    const backend = await WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend });
+    return new MaeModel(source.config, backend);
+  }
+
+  private checkPixels(pixels: Float32Array, batch: number): void {
+    if (!Number.isInteger(batch) || batch < 1) throw new InputError(`batch must be a positive integer, got ${batch}`);
+    const per = imagePixels(this.config);
+    const c = this.config;
+    if (!(pixels instanceof Float32Array) || pixels.length !== batch * per) {
+      throw new InputError(`pixel_values: expected [N,C,H,W] = [${batch},${c.numChannels},${c.imageSize},${c.imageSize}] (${batch * per} values), got ${pixels?.length ?? typeof pixels} values`);
+    }
+  }
+
+  /** Random masking of N images: from `noise` when given, else from a seeded PRNG. */
+  randomMasking(batch: number, opts: { noise?: Float32Array; seed?: number; maskRatio?: number } = {}): Masking {
+    const ratio = opts.maskRatio ?? this.config.maskRatio;
+    checkMaskRatio(ratio, 'maskRatio');
+    const L = this.shapes.numPatches;
+    const noise = opts.noise ?? seededNoise(opts.seed ?? 0, batch, L);
+    return randomMasking(noise, batch, L, ratio);
+  }
+
+  /** The encoder on each image's kept patches → latent [N, 1 + keep, D]. */
+  async forwardEncoder(pixels: Float32Array, batch: number, idsKeep: Int32Array, keep: number): Promise<Float32Array> {
+    const per = imagePixels(this.config);
+    const D = this.config.hiddenSize;
+    const latent = new Float32Array(batch * (1 + keep) * D);
+    for (let n = 0; n < batch; n++) {
+      const out = await this.backend.encode(pixels.subarray(n * per, (n + 1) * per), idsKeep.subarray(n * keep, (n + 1) * keep));
+      latent.set(out, n * (1 + keep) * D);
+    }
+    return latent;
+  }
+
+  /** The decoder: mask tokens fill the removed patches, pixels predicted for all → pred [N, L, p·p·C]. */
+  async forwardDecoder(latent: Float32Array, batch: number, idsRestore: Int32Array, keep: number): Promise<Float32Array> {
+    const { numPatches: L, patchDim: P } = this.shapes;
+    const D = this.config.hiddenSize;
+    const pred = new Float32Array(batch * L * P);
+    for (let n = 0; n < batch; n++) {
+      const rows = latent.subarray(n * (1 + keep) * D, (n + 1) * (1 + keep) * D);
+      pred.set(await this.backend.decode(rows, idsRestore.subarray(n * L, (n + 1) * L), keep), n * L * P);
+    }
+    return pred;
+  }
+
+  /** The whole MAE forward: masking, encoder, decoder, both losses. */
+  async forward(pixels: Float32Array, opts: ForwardOptions): Promise<ForwardResult> {
+    this.checkPixels(pixels, opts.batch);
+    const m = this.randomMasking(opts.batch, opts);
+    if (m.lenKeep < 1) throw new InputError(`mask ratio ${opts.maskRatio ?? this.config.maskRatio} keeps no patch of ${this.shapes.numPatches}: the encoder needs at least one`);
+    const latent = await this.forwardEncoder(pixels, opts.batch, m.idsKeep, m.lenKeep);
+    const pred = await this.forwardDecoder(latent, opts.batch, m.idsRestore, m.lenKeep);
+    const { loss, lossNormPix, targetPatches } = forwardLoss(pred, pixels, m.mask, opts.batch, this.config);
+    return { latent, pred, mask: m.mask, idsRestore: m.idsRestore, idsKeep: m.idsKeep, targetPatches, loss, lossNormPix, lenKeep: m.lenKeep };
+  }
+
+  /** Feature extraction: the encoder on all patches in order (no masking) → [N, 1 + L, D]. */
+  async encode(pixels: Float32Array, opts: EncodeOptions): Promise<Float32Array> {
+    this.checkPixels(pixels, opts.batch);
+    const L = this.shapes.numPatches;
+    const ids = new Int32Array(opts.batch * L);
+    for (let i = 0; i < ids.length; i++) ids[i] = i % L;
+    return this.forwardEncoder(pixels, opts.batch, ids, L);
+  }
+
+  /** Kept patches for a mask ratio. */
+  lenKeep(maskRatio = this.config.maskRatio): number {
+    return lenKeep(this.shapes.numPatches, maskRatio);
+  }
+
+  dispose(): void {
+    this.backend.dispose();
+  }
+}
+

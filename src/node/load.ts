@@ -1,0 +1,59 @@
+/**
+ * Node entry for loading: a Hugging Face model folder (config.json + model.safetensors) or explicit
+ * files, kernels generated and compiled for the config (cached by config hash).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type MaeConfig, PRESET_NAMES, parseConfig, preset } from '../config.js';
+import { FileError, UsageError } from '../errors.js';
+import type { LoadOptions, ModelSource } from '../model.js';
+import { SafetensorsFile } from '../safetensors.js';
+import { loadWeights } from '../weights.js';
+import type { KernelModule } from '../backend/wasm.js';
+import { buildKernels } from '../../codegen/compile.js';
+
+export function readBytes(path: string, what: string): Uint8Array {
+  try {
+    // A fresh Uint8Array (not a pooled Buffer view): parsers may slice its .buffer.
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FileError(`${what} '${path}': ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, expected a file' : (e as Error).message}`);
+  }
+}
+
+/** A config from a file path, a model folder, or a preset name. */
+export function readConfig(pathOrPreset: string): MaeConfig {
+  if (PRESET_NAMES.includes(pathOrPreset)) return preset(pathOrPreset);
+  let path = pathOrPreset;
+  if (existsSync(path) && statSync(path).isDirectory()) path = join(path, 'config.json');
+  if (!existsSync(path)) throw new FileError(`config '${pathOrPreset}': no such file, and not a preset (${PRESET_NAMES.join(', ')})`);
+  const text = new TextDecoder().decode(readBytes(path, 'config'));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new FileError(`config '${path}': not valid JSON (${(e as Error).message})`);
+  }
+  return parseConfig(json, path);
+}
+
+export async function compileKernels(config: MaeConfig, encoderLengths?: number[], cacheDir?: string): Promise<KernelModule> {
+  const built = await buildKernels(config, { encoderLengths, cacheDir });
+  return { module: await WebAssembly.compile(built.wasm as Uint8Array<ArrayBuffer>), manifest: built.manifest };
+}
+
+export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
+  if (!opts.model && !(opts.config && opts.weights)) throw new UsageError('a model folder, or both a config and a weights file, is required');
+  const config = readConfig(opts.config ?? join(opts.model!, 'config.json'));
+  const weightsPath = opts.weights ?? join(opts.model!, 'model.safetensors');
+  const file = SafetensorsFile.parse(readBytes(weightsPath, 'weights'), weightsPath);
+  const weights = loadWeights(file, config);
+  const kernels = await compileKernels(config, undefined, opts.cacheDir);
+  return {
+    config,
+    weights,
+    kernels,
+    extend: (lengths) => compileKernels(config, lengths, opts.cacheDir),
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * Weights → the kernels' layout, once at load: each Linear's W [out,in] transposed to the GEMM's
+ * B operand Wᵀ [in,out] (row-major, so a row of B is one input feature across all outputs), the
+ * cls token pre-added to its position row, everything else copied as is.
+ */
+import type { MaeConfig } from './config.js';
+import type { BlockWeights, MaeWeights } from './weights.js';
+import { weightSizes } from './plan.js';
+import { WeightsError } from './errors.js';
+
+/** out[i·rows + o] = w[o·cols + i]: [rows, cols] → [cols, rows]. */
+function transposeInto(out: Float32Array, w: Float32Array, rows: number, cols: number): void {
+  for (let o = 0; o < rows; o++) {
+    const src = o * cols;
+    for (let i = 0; i < cols; i++) out[i * rows + o] = w[src + i];
+  }
+}
+
+type Writer = (target: Float32Array) => void;
+
+function blockWriters(prefix: string, b: BlockWeights, width: number, mlp: number): Array<[string, Writer]> {
+  const copy = (a: Float32Array): Writer => (t) => t.set(a);
+  const linear = (wt: Float32Array, out: number, inp: number): Writer => (t) => transposeInto(t, wt, out, inp);
+  return [
+    [`${prefix}.ln1.w`, copy(b.ln1W)], [`${prefix}.ln1.b`, copy(b.ln1B)],
+    [`${prefix}.qkv.w`, linear(b.qkvW, 3 * width, width)], [`${prefix}.qkv.b`, copy(b.qkvB)],
+    [`${prefix}.proj.w`, linear(b.projW, width, width)], [`${prefix}.proj.b`, copy(b.projB)],
+    [`${prefix}.ln2.w`, copy(b.ln2W)], [`${prefix}.ln2.b`, copy(b.ln2B)],
+    [`${prefix}.fc1.w`, linear(b.fc1W, mlp, width)], [`${prefix}.fc1.b`, copy(b.fc1B)],
+    [`${prefix}.fc2.w`, linear(b.fc2W, width, mlp)], [`${prefix}.fc2.b`, copy(b.fc2B)],
+  ];
+}
+
+/**
+ * Writes every packed weight through `target(name, length)`, which returns the Float32Array to
+ * fill (a view into the backend's memory, so nothing is copied twice).
+ */
+export function packWeights(cfg: MaeConfig, w: MaeWeights, target: (name: string, length: number) => Float32Array): void {
+  const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize;
+  const patchDim = cfg.patchSize * cfg.patchSize * cfg.numChannels;
+  const copy = (a: Float32Array): Writer => (t) => t.set(a);
+  const writers = new Map<string, Writer>([
+    ['patch.w', (t) => transposeInto(t, w.patchW, D, patchDim)],
+    ['patch.b', copy(w.patchB)],
+    ['cls_pos', (t) => { for (let i = 0; i < D; i++) t[i] = w.clsToken[i] + w.posEmbed[i]; }],
+    ['pos', copy(w.posEmbed)],
+    ...w.encoder.flatMap((b, i) => blockWriters(`enc.${i}`, b, D, cfg.intermediateSize)),
+    ['norm.w', copy(w.normW)], ['norm.b', copy(w.normB)],
+    ['dec_embed.w', (t) => transposeInto(t, w.decoderEmbedW, Dd, D)], ['dec_embed.b', copy(w.decoderEmbedB)],
+    ['mask_token', copy(w.maskToken)], ['dec_pos', copy(w.decoderPosEmbed)],
+    ...w.decoder.flatMap((b, i) => blockWriters(`dec.${i}`, b, Dd, cfg.decoderIntermediateSize)),
+    ['dec_norm.w', copy(w.decoderNormW)], ['dec_norm.b', copy(w.decoderNormB)],
+    ['pred.w', (t) => transposeInto(t, w.predW, patchDim, Dd)], ['pred.b', copy(w.predB)],
+  ]);
+  for (const [name, length] of weightSizes(cfg)) {
+    const write = writers.get(name);
+    if (!write) throw new WeightsError(`no packed weight '${name}' for this config (layer count mismatch?)`);
+    write(target(name, length));
+  }
+}
