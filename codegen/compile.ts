@@ -3,7 +3,6 @@
  * hash and toolchain digest: a second run for the same config does not recompile (nor load
  * ts-morph). Node-only (file system, hashing).
  */
-import asc from 'assemblyscript/asc';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -49,7 +48,8 @@ let digest: string | undefined;
 /** Digest of everything that shapes the output besides the config: core sources, generator code, compiler. */
 function toolchainDigest(): string {
   if (digest) return digest;
-  const h = createHash('sha256').update(asc.version).update(JSON.stringify(ASC_OPTIONS));
+  const ascVersion = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.resolve('assemblyscript/asc'))), '..', 'package.json'), 'utf8')) as { version: string }).version;
+  const h = createHash('sha256').update(ascVersion).update(JSON.stringify(ASC_OPTIONS));
   const walk = (dir: string): void => {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(dir, e.name);
@@ -72,6 +72,8 @@ function writeAtomic(path: string, data: Uint8Array | string): void {
 
 /** Compiles AssemblyScript source (plus the core under core/) to wasm bytes. */
 export async function compileAssemblyScript(source: string): Promise<Uint8Array> {
+  // Loaded here, not at the top: a cache hit never pays for the compiler (binaryen) start-up.
+  const { default: asc } = await import('assemblyscript/asc');
   const outputs: Record<string, Uint8Array | string> = {};
   const stderr = asc.createMemoryStream();
   const result = await asc.main(['kernels.ts', '--outFile', 'kernels.wasm', ...toArgv(ASC_OPTIONS)], {

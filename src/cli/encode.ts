@@ -1,0 +1,23 @@
+/** `edge-mae encode --inputs`: encoder features on all patches, in order, of pixel tensors. */
+import { MaeModel } from '../model.js';
+import { f32, readInputs, writeTensors } from './tensors-io.js';
+
+export interface EncodeTensorsArgs {
+  model?: string;
+  weights?: string;
+  config?: string;
+  inputs: string;
+  out: string;
+}
+
+export async function runEncodeTensors(a: EncodeTensorsArgs, log: (line: string) => void): Promise<void> {
+  const model = await MaeModel.load({ model: a.model, weights: a.weights, config: a.config });
+  try {
+    const { pixels, batch } = readInputs(a.inputs, model.config);
+    const latentAll = await model.encode(pixels, { batch });
+    writeTensors(a.out, { latent_all: f32([batch, 1 + model.shapes.numPatches, model.config.hiddenSize], latentAll) }, { producer: 'edge-mae encode' });
+    log(`encode: ${batch} image(s) → latent_all [${batch},${1 + model.shapes.numPatches},${model.config.hiddenSize}] → ${a.out}`);
+  } finally {
+    model.dispose();
+  }
+}
