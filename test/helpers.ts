@@ -1,0 +1,54 @@
+/** Shared test utilities: fixture paths, tensor comparison with stated bounds, running the CLI. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SafetensorsFile } from '../src/safetensors.js';
+
+/** Repository root (tests run from dist/test/). */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const FIXTURES = join(ROOT, 'test', 'fixtures');
+export const GOLDEN = join(FIXTURES, 'golden');
+
+export function readTensors(path: string): SafetensorsFile {
+  return SafetensorsFile.parse(new Uint8Array(readFileSync(path)), path);
+}
+
+export function tempDir(prefix = 'edge-mae-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Largest |x − ref| / (1 + |ref|). */
+export function maxScaledError(actual: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const e = Math.abs(actual[i] - ref[i]) / (1 + Math.abs(ref[i]));
+    if (!(e <= worst)) worst = Number.isNaN(e) ? Infinity : e;
+  }
+  return worst;
+}
+
+/** Every element within tol·(1 + |ref|), and the same length. */
+export function assertClose(actual: ArrayLike<number>, ref: ArrayLike<number>, tol: number, what: string): void {
+  assert.equal(actual.length, ref.length, `${what}: length ${actual.length}, expected ${ref.length}`);
+  const worst = maxScaledError(actual, ref);
+  assert.ok(worst <= tol, `${what}: max |x − ref|/(1 + |ref|) = ${worst.toExponential(2)} > ${tol}`);
+}
+
+export function assertExact(actual: ArrayLike<number | bigint>, ref: ArrayLike<number | bigint>, what: string): void {
+  assert.deepEqual(Array.from(actual, Number), Array.from(ref, Number), `${what} differs`);
+}
+
+export interface CliResult { status: number; stdout: string; stderr: string }
+
+/** Runs bin/edge-mae.js as a user would. */
+export function runCli(args: string[], env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'edge-mae.js'), ...args], { encoding: 'utf8', env: { ...process.env, ...env }, cwd: ROOT });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Bounds from the issue: tensors 5e-5·(1+|ref|), losses 1e-5·(1+|ref|). */
+export const TENSOR_TOL = 5e-5;
+export const LOSS_TOL = 1e-5;
