@@ -45,6 +45,12 @@ export async function compileKernels(config: MaeConfig, encoderLengths?: number[
 
 export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
   if (!opts.model && !(opts.config && opts.weights)) throw new UsageError('a model folder, or both a config and a weights file, is required');
+  if (opts.model !== undefined) {
+    if (!existsSync(opts.model) || !statSync(opts.model).isDirectory()) throw new FileError(`model folder '${opts.model}': no such folder`);
+    for (const [file, needed] of [['config.json', !opts.config], ['model.safetensors', !opts.weights]] as const) {
+      if (needed && !existsSync(join(opts.model, file))) throw new FileError(`model folder '${opts.model}' has no ${file} (a Hugging Face ViT-MAE folder holds config.json and model.safetensors)`);
+    }
+  }
   const config = readConfig(opts.config ?? join(opts.model!, 'config.json'));
   const weightsPath = opts.weights ?? join(opts.model!, 'model.safetensors');
   const file = SafetensorsFile.parse(readBytes(weightsPath, 'weights'), weightsPath);
