@@ -725,21 +725,25 @@ function upsample(c: Component, maxH: number, maxV: number, width: number, heigh
     return out;
   }
   if (maxH === 2 * c.h && maxV === 2 * c.v && cw > 2) {
-    // h2v2 fancy
+    // h2v2 fancy: column sums 3·nearer row + farther row, then 3/4–1/4 across columns, with
+    // libjpeg's biases (8 for even output columns, 7 for odd ones).
+    const sums = new Int32Array(cw);
     for (let y = 0; y < height; y++) {
       const near = row(y >> 1);
       const far = row((y & 1) === 0 ? (y >> 1) - 1 : (y >> 1) + 1);
+      for (let i = 0; i < cw; i++) sums[i] = plane[near + i]! * 3 + plane[far + i]!;
       const o = y * width;
-      let last = plane[near]! * 3 + plane[far]!;
-      let cur = last;
-      let x = 0;
-      for (let i = 0; i < cw && x < width; i++) {
-        const next = i + 1 < cw ? plane[near + i + 1]! * 3 + plane[far + i + 1]! : cur;
-        out[o + x++] = i === 0 ? (cur * 4 + 8) >> 4 : (cur * 3 + last + 8) >> 4;
-        if (x < width) out[o + x++] = i === cw - 1 ? (cur * 4 + 7) >> 4 : (cur * 3 + next + 7) >> 4;
-        last = cur;
-        cur = next;
+      wide[0] = (sums[0]! * 4 + 8) >> 4;
+      wide[1] = (sums[0]! * 3 + sums[1]! + 7) >> 4;
+      for (let i = 1; i < cw - 1; i++) {
+        const t = sums[i]! * 3;
+        wide[2 * i] = (t + sums[i - 1]! + 8) >> 4;
+        wide[2 * i + 1] = (t + sums[i + 1]! + 7) >> 4;
       }
+      const l = cw - 1;
+      wide[2 * l] = (sums[l]! * 3 + sums[l - 1]! + 8) >> 4;
+      wide[2 * l + 1] = (sums[l]! * 4 + 7) >> 4;
+      out.set(wide.subarray(0, width), o);
     }
     return out;
   }
@@ -780,8 +784,8 @@ const ONE_HALF = 1 << (SCALEBITS - 1);
 const FIX = (x: number) => Math.floor(x * (1 << SCALEBITS) + 0.5);
 const CR_R = new Int32Array(256);
 const CB_B = new Int32Array(256);
-const CR_G = new Float64Array(256);
-const CB_G = new Float64Array(256);
+const CR_G = new Int32Array(256);
+const CB_G = new Int32Array(256);
 for (let i = 0; i < 256; i++) {
   const x = i - 128;
   CR_R[i] = Math.floor((FIX(1.402) * x + ONE_HALF) / 65536);
@@ -807,18 +811,22 @@ function finish(
     else if (adobeTransform >= 0) ycc = adobeTransform !== 0;
     else ycc = !(comps[0]!.id === 0x52 && comps[1]!.id === 0x47 && comps[2]!.id === 0x42);
     const [p0, p1, p2] = planes as [Uint8Array, Uint8Array, Uint8Array];
-    for (let i = 0; i < n; i++) {
-      if (ycc) {
-        const y = p0[i]!;
-        const cb = p1[i]!;
-        const cr = p2[i]!;
-        out[i * 3] = clamp8(y + CR_R[cr]!);
-        out[i * 3 + 1] = clamp8(y + Math.floor((CB_G[cb]! + CR_G[cr]!) / 65536));
-        out[i * 3 + 2] = clamp8(y + CB_B[cb]!);
-      } else {
+    if (!ycc) {
+      for (let i = 0; i < n; i++) {
         out[i * 3] = p0[i]!;
         out[i * 3 + 1] = p1[i]!;
         out[i * 3 + 2] = p2[i]!;
+      }
+    } else {
+      // Uint8ClampedArray stores clamp to [0, 255], libjpeg's range_limit for these sums.
+      const o = new Uint8ClampedArray(out.buffer);
+      for (let i = 0; i < n; i++) {
+        const y = p0[i]!;
+        const cb = p1[i]!;
+        const cr = p2[i]!;
+        o[i * 3] = y + CR_R[cr]!;
+        o[i * 3 + 1] = y + ((CB_G[cb]! + CR_G[cr]!) >> 16);
+        o[i * 3 + 2] = y + CB_B[cb]!;
       }
     }
     return { width, height, channels: 3, data: out };
@@ -840,7 +848,7 @@ function finish(
       const cb = p1[i]!;
       const cr = p2[i]!;
       c0 = 255 - clamp8(y + CR_R[cr]!);
-      c1 = 255 - clamp8(y + Math.floor((CB_G[cb]! + CR_G[cr]!) / 65536));
+      c1 = 255 - clamp8(y + ((CB_G[cb]! + CR_G[cr]!) >> 16));
       c2 = 255 - clamp8(y + CB_B[cb]!);
     } else {
       c0 = p0[i]!;
