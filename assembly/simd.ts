@@ -1,18 +1,8 @@
 // v128 helpers shared by the generated kernels.
-import { gelu } from './math';
 
 /** Horizontal sum of the four f32 lanes. */
 @inline export function hsum(v: v128): f32 {
   return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
-}
-
-/** Exact GELU on each lane (scalar erf: accuracy first; a vector approximation is a later step). */
-@inline export function gelu4(v: v128): v128 {
-  v = f32x4.replace_lane(v, 0, gelu(f32x4.extract_lane(v, 0)));
-  v = f32x4.replace_lane(v, 1, gelu(f32x4.extract_lane(v, 1)));
-  v = f32x4.replace_lane(v, 2, gelu(f32x4.extract_lane(v, 2)));
-  v = f32x4.replace_lane(v, 3, gelu(f32x4.extract_lane(v, 3)));
-  return v;
 }
 
 /** Stores the first `lanes` (1..3) lanes of v at p: the tail of a row whose width is not a multiple of 4. */

@@ -13,7 +13,8 @@ import { GENERATOR_VERSION, configHash } from './config-hash.js';
 
 /** Imports of the hand-written core (assembly/), resolved by the compiler under core/. */
 const CORE_IMPORTS: Array<[string, string[]]> = [
-  ['./core/simd', ['gelu4', 'storeLanes']],
+  ['./core/simd', ['storeLanes']],
+  ['./core/gelu', ['gelu4']],
   ['./core/layernorm', ['layerNormRows']],
   ['./core/softmax', ['softmaxRows', 'transposeHead']],
   ['./core/tokens', ['patchGather', 'addRowsGathered', 'unshuffle']],

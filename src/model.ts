@@ -11,6 +11,7 @@ import { forwardLoss } from './loss.js';
 import { imagePixels } from './patchify.js';
 import type { MaeWeights } from './weights.js';
 import { type KernelModule, WasmBackend } from './backend/wasm.js';
+import { type PreprocessorConfig, parsePreprocessorConfig } from './image/preprocess.js';
 
 export interface ForwardOptions {
   /** Images in `pixels` (N). */
@@ -58,6 +59,8 @@ export interface ModelSource {
   kernels: KernelModule;
   /** Builds a module with more encoder lengths (other mask ratios); Node supplies the compiler. */
   extend?: (encoderLengths: number[]) => Promise<KernelModule>;
+  /** The folder's preprocessor_config.json, parsed JSON (absent: ImageNet / 0.5 defaults). */
+  preprocessor?: unknown;
 }
 
 /** Options of MaeModel.load in Node: a model folder and where its parts come from. */
@@ -75,8 +78,16 @@ export interface LoadOptions {
 export class MaeModel {
   readonly shapes: MaeShapes;
 
-  private constructor(readonly config: MaeConfig, private readonly backend: MaeBackend) {
+  private preprocessing?: PreprocessorConfig;
+
+  private constructor(readonly config: MaeConfig, private readonly backend: MaeBackend, private readonly preprocessorJson: unknown) {
     this.shapes = shapesOf(config);
+  }
+
+  /** How images become this model's pixels (Hugging Face ViTImageProcessor rules), parsed on first use. */
+  get preprocessor(): PreprocessorConfig {
+    this.preprocessing ??= parsePreprocessorConfig(this.preprocessorJson, this.config.imageSize, this.config.numChannels);
+    return this.preprocessing;
   }
 
   /** Which backend runs and how. */
@@ -95,7 +106,7 @@ export class MaeModel {
       return MaeModel.load(await loadModelSource(typeof source === 'string' ? { model: source } : source));
     }
     const backend = await WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend });
-    return new MaeModel(source.config, backend);
+    return new MaeModel(source.config, backend, source.preprocessor);
   }
 
   private checkPixels(pixels: Float32Array, batch: number): void {

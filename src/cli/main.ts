@@ -7,8 +7,13 @@ import { EdgeMaeError } from '../errors.js';
 import { runBuild } from './build.js';
 import { runForward } from './forward.js';
 import { runEncodeTensors } from './encode.js';
+import { runEncodeImages } from './encode-images.js';
+import { runReconstruct } from './reconstruct.js';
+import { runScore } from './score.js';
+import { runPreprocess } from './preprocess.js';
 
 const log = (line: string): void => { process.stdout.write(line + '\n'); };
+const warn = (line: string): void => { process.stderr.write(`edge-mae: ${line}\n`); };
 
 function ratio(v: string): number {
   const r = Number(v);
@@ -20,6 +25,24 @@ function uint(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
   return n;
+}
+
+function positive(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function scale(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be an integer from 1 to 64');
+  return n;
+}
+
+function imageOptions(cmd: Command): Command {
+  return cmd
+    .option('--fashion-mnist <split:range>', 'Fashion-MNIST images, e.g. test:0-7 (Debian package dataset-fashion-mnist)')
+    .option('--fashion-mnist-dir <dir>', 'folder of the Fashion-MNIST IDX files', '/usr/share/datasets/fashion-mnist');
 }
 
 function modelOptions(cmd: Command): Command {
@@ -51,11 +74,46 @@ export function program(): Command {
     .addOption(new Option('--seed <n>', 'mask seed when the inputs have no noise').argParser(uint))
     .action((o) => runForward({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, maskRatio: o.maskRatio, seed: o.seed }, log));
 
-  modelOptions(p.command('encode'))
-    .description('encoder features of all patches, in order (no masking): writes latent_all [N,1+L,D]')
-    .requiredOption('--inputs <file>', 'safetensors with pixel_values [N,C,H,W]')
+  imageOptions(modelOptions(p.command('encode')))
+    .description('embeddings of images (pooled, one per image), or with --inputs the encoder output latent_all [N,1+L,D] of pixel tensors')
+    .argument('[images...]', 'image files or folders (PNG, JPEG)')
+    .option('--inputs <file>', 'safetensors with pixel_values [N,C,H,W] instead of images')
+    .requiredOption('--out <file>', 'output: .jsonl or .safetensors (images), .safetensors (--inputs)')
+    .addOption(new Option('--pool <how>', 'pooling of the image embedding').choices(['mean', 'cls']).default('mean'))
+    .addOption(new Option('--batch <n>', 'images per batch').argParser(positive).default(64))
+    .action((images: string[], o) => (o.inputs
+      ? runEncodeTensors({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out }, log)
+      : runEncodeImages({ images, model: o.model, out: o.out, pool: o.pool, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn)));
+
+  imageOptions(p.command('reconstruct'))
+    .description('the MAE paper\'s figure for images: masked input | reconstruction | original, and each image\'s loss')
+    .argument('[images...]', 'image files or folders (default: the bundled model\'s samples)')
+    .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
+    .requiredOption('--out <file.png>', 'figure to write')
+    .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
+    .addOption(new Option('--seed <n>', 'mask seed').argParser(uint).default(0))
+    .addOption(new Option('--scale <k>', 'nearest-neighbour enlargement of each panel (default: to ≥112 px)').argParser(scale))
+    .option('--show-prediction', 'add a panel with the raw prediction (before the visible patches are pasted back)')
+    .action((images: string[], o) => runReconstruct({ images, model: o.model, out: o.out, maskRatio: o.maskRatio, seed: o.seed, scale: o.scale, showPrediction: o.showPrediction, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
+
+  imageOptions(p.command('score'))
+    .description('anomaly score of each image: normalised-pixel reconstruction error averaged over K random masks')
+    .argument('[images...]', 'image files or folders')
+    .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
+    .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
+    .addOption(new Option('--repeats <k>', 'random masks per image').argParser(positive).default(1))
+    .addOption(new Option('--seed <n>', 'mask seed').argParser(uint).default(0))
+    .addOption(new Option('--format <f>', 'output format (default: from --out, else csv)').choices(['csv', 'jsonl']))
+    .option('--out <file>', 'write the scores here instead of stdout')
+    .addOption(new Option('--batch <n>', 'images per batch').argParser(positive).default(64))
+    .action((images: string[], o) => runScore({ images, model: o.model, maskRatio: o.maskRatio, repeats: o.repeats, seed: o.seed, format: o.format, out: o.out, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
+
+  p.command('preprocess')
+    .description('images → the model\'s pixel_values [N,C,H,W] (needs only config.json and preprocessor_config.json)')
+    .argument('<images...>', 'image files or folders (PNG, JPEG)')
+    .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
     .requiredOption('--out <file>', 'output safetensors')
-    .action((o) => runEncodeTensors({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out }, log));
+    .action((images: string[], o) => runPreprocess({ images, model: o.model, out: o.out }, log));
 
   return p;
 }

@@ -38,6 +38,18 @@ export function readConfig(pathOrPreset: string): MaeConfig {
   return parseConfig(json, path);
 }
 
+/** The folder's preprocessor_config.json as JSON, or undefined when it has none. */
+export function readPreprocessorJson(folder: string): unknown {
+  const path = join(folder, 'preprocessor_config.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(readBytes(path, 'preprocessor config')));
+  } catch (e) {
+    if (e instanceof FileError) throw e;
+    throw new FileError(`preprocessor config '${path}': not valid JSON (${(e as Error).message})`);
+  }
+}
+
 export async function compileKernels(config: MaeConfig, encoderLengths?: number[], cacheDir?: string): Promise<KernelModule> {
   const built = await buildKernels(config, { encoderLengths, cacheDir });
   return { module: await WebAssembly.compile(built.wasm as Uint8Array<ArrayBuffer>), manifest: built.manifest };
@@ -58,6 +70,7 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
   const kernels = await compileKernels(config, undefined, opts.cacheDir);
   return {
     config,
+    preprocessor: opts.model ? readPreprocessorJson(opts.model) : undefined,
     weights,
     kernels,
     extend: (lengths) => compileKernels(config, lengths, opts.cacheDir),

@@ -1,0 +1,50 @@
+/** `edge-mae encode IMAGES…`: one pooled embedding per image, to JSON lines or safetensors. */
+import { MaeModel } from '../model.js';
+import { embed, type Pooling } from '../jobs/embed.js';
+import { encodeSafetensors } from '../safetensors.js';
+import { writeFileAtomic } from '../node/atomic-write.js';
+import { DEFAULT_MODEL_DIR } from '../node/paths.js';
+import { UsageError } from '../errors.js';
+import { type ImageSourceArgs, imageItems } from './image-sources.js';
+import { pixelBatches } from './image-batches.js';
+import { progress } from './progress.js';
+
+export interface EncodeImagesArgs extends ImageSourceArgs {
+  model?: string;
+  out: string;
+  pool?: Pooling;
+  batch?: number;
+}
+
+export async function runEncodeImages(a: EncodeImagesArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
+  const asJsonl = /\.jsonl?$/i.test(a.out);
+  if (!asJsonl && !/\.safetensors$/i.test(a.out)) throw new UsageError(`--out '${a.out}': use a .jsonl or .safetensors file`);
+  const pool = a.pool ?? 'mean';
+  const model = await MaeModel.load(a.model ?? DEFAULT_MODEL_DIR);
+  try {
+    const items = imageItems(a);
+    const D = model.config.hiddenSize;
+    const names: string[] = [];
+    const chunks: Float32Array[] = [];
+    const bar = progress('encode', items.length);
+    for (const b of pixelBatches(items, model, a.batch ?? 64, (name, why) => { warn(`skipping ${name}: ${why}`); bar.tick(1); })) {
+      chunks.push(await embed(model, b.pixels, { batch: b.batch, pool }));
+      names.push(...b.names);
+      bar.tick(b.batch);
+    }
+    bar.stop();
+    if (names.length === 0) throw new UsageError('no image could be read');
+    const all = new Float32Array(names.length * D);
+    let at = 0;
+    for (const c of chunks) { all.set(c, at); at += c.length; }
+    if (asJsonl) {
+      const lines = names.map((name, i) => JSON.stringify({ image: name, embedding: Array.from(all.subarray(i * D, (i + 1) * D)) }));
+      writeFileAtomic(a.out, lines.join('\n') + '\n');
+    } else {
+      writeFileAtomic(a.out, encodeSafetensors({ embeddings: { dtype: 'F32', shape: [names.length, D], data: all } }, { images: JSON.stringify(names), pool }));
+    }
+    log(`encode: ${names.length} image(s) → ${pool}-pooled embeddings [${names.length},${D}] → ${a.out}${names.length < items.length ? ` (${items.length - names.length} skipped)` : ''}`);
+  } finally {
+    model.dispose();
+  }
+}

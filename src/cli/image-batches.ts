@@ -1,0 +1,40 @@
+/**
+ * Images → batches of model pixels. A bad image (unreadable, truncated, unsupported) is reported by
+ * name through `skip` and left out; the rest of its batch still runs.
+ */
+import { EdgeMaeError } from '../errors.js';
+import { preprocessImage } from '../image/preprocess.js';
+import type { MaeModel } from '../model.js';
+import type { ImageItem } from '../node/image-files.js';
+
+export interface PixelBatch {
+  names: string[];
+  /** [N, C, H, W] */
+  pixels: Float32Array;
+  batch: number;
+  /** Position of the first image of this batch among all images that loaded. */
+  firstIndex: number;
+}
+
+export function* pixelBatches(items: readonly ImageItem[], model: MaeModel, batchSize: number, skip: (name: string, why: string) => void): Generator<PixelBatch> {
+  const per = model.config.numChannels * model.config.imageSize ** 2;
+  let index = 0;
+  for (let i = 0; i < items.length; i += batchSize) {
+    const names: string[] = [];
+    const parts: Float32Array[] = [];
+    for (const item of items.slice(i, i + batchSize)) {
+      try {
+        parts.push(preprocessImage(item.load(), model.preprocessor, model.config.numChannels as 1 | 3));
+        names.push(item.name);
+      } catch (e) {
+        if (!(e instanceof EdgeMaeError)) throw e;
+        skip(item.name, e.message);
+      }
+    }
+    if (parts.length === 0) continue;
+    const pixels = new Float32Array(parts.length * per);
+    parts.forEach((p, k) => pixels.set(p, k * per));
+    yield { names, pixels, batch: parts.length, firstIndex: index };
+    index += parts.length;
+  }
+}

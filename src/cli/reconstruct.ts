@@ -1,0 +1,47 @@
+/** `edge-mae reconstruct`: the MAE paper's figure (masked | reconstruction | original) for images. */
+import { resolve } from 'node:path';
+import { MaeModel } from '../model.js';
+import { reconstruct, type Reconstruction } from '../jobs/reconstruct.js';
+import { renderFigure } from '../jobs/figure.js';
+import { encodePng } from '../image/encode-png.js';
+import { writeFileAtomic } from '../node/atomic-write.js';
+import { DEFAULT_MODEL_DIR, DEFAULT_SAMPLES_DIR } from '../node/paths.js';
+import { UsageError } from '../errors.js';
+import { type ImageSourceArgs, imageItems } from './image-sources.js';
+import { pixelBatches } from './image-batches.js';
+
+export interface ReconstructArgs extends ImageSourceArgs {
+  model?: string;
+  out: string;
+  maskRatio?: number;
+  seed?: number;
+  scale?: number;
+  showPrediction?: boolean;
+}
+
+/** Enough enlargement that a panel is at least 112 px wide. */
+const autoScale = (size: number): number => Math.max(1, Math.ceil(112 / size));
+
+export async function runReconstruct(a: ReconstructArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
+  if (!/\.png$/i.test(a.out)) throw new UsageError(`--out '${a.out}': the figure is a PNG file; use a .png name`);
+  const model = await MaeModel.load(a.model ?? DEFAULT_MODEL_DIR);
+  try {
+    const items = imageItems(a, a.model ? undefined : DEFAULT_SAMPLES_DIR);
+    const rows: Reconstruction[] = [];
+    const names: string[] = [];
+    for (const b of pixelBatches(items, model, 64, (name, why) => warn(`skipping ${name}: ${why}`))) {
+      // Masks per image from (seed, position) so a figure does not change with batching.
+      const seed = (a.seed ?? 0) + b.firstIndex;
+      rows.push(...await reconstruct(model, b.pixels, model.preprocessor, { batch: b.batch, maskRatio: a.maskRatio, seed }));
+      names.push(...b.names);
+    }
+    if (rows.length === 0) throw new UsageError('no image could be read');
+    const fig = renderFigure(rows, { scale: a.scale ?? autoScale(model.config.imageSize), showPrediction: a.showPrediction });
+    writeFileAtomic(a.out, encodePng(fig.data, fig.width, fig.height, 3));
+    log('image\tloss\tloss_norm_pix');
+    rows.forEach((r, i) => log(`${names[i]}\t${r.loss.toFixed(6)}\t${r.lossNormPix.toFixed(6)}`));
+    log(`wrote ${resolve(a.out)} (${rows.length} rows: masked ${Math.round((a.maskRatio ?? model.config.maskRatio) * 100)}% | reconstruction | ${a.showPrediction ? 'prediction | ' : ''}original)`);
+  } finally {
+    model.dispose();
+  }
+}

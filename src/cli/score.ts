@@ -1,0 +1,51 @@
+/** `edge-mae score`: per-image reconstruction error (normalised-pixel loss over K masks) as CSV or JSON lines. */
+import { MaeModel } from '../model.js';
+import { score } from '../jobs/score.js';
+import { writeFileAtomic } from '../node/atomic-write.js';
+import { DEFAULT_MODEL_DIR } from '../node/paths.js';
+import { UsageError } from '../errors.js';
+import { type ImageSourceArgs, imageItems } from './image-sources.js';
+import { pixelBatches } from './image-batches.js';
+import { progress } from './progress.js';
+
+export interface ScoreArgs extends ImageSourceArgs {
+  model?: string;
+  maskRatio?: number;
+  repeats?: number;
+  seed?: number;
+  format?: 'csv' | 'jsonl';
+  out?: string;
+  batch?: number;
+}
+
+const csvField = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+
+export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
+  const format = a.format ?? (a.out && /\.jsonl?$/i.test(a.out) ? 'jsonl' : 'csv');
+  if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`--format must be csv or jsonl, got '${format}'`);
+  const model = await MaeModel.load(a.model ?? DEFAULT_MODEL_DIR);
+  try {
+    const items = imageItems(a);
+    const lines: string[] = format === 'csv' ? ['image,score,loss'] : [];
+    const bar = progress('score', items.length);
+    let total = 0, count = 0;
+    for (const b of pixelBatches(items, model, a.batch ?? 64, (name, why) => { warn(`skipping ${name}: ${why}`); bar.tick(1); })) {
+      const scores = await score(model, b.pixels, { batch: b.batch, maskRatio: a.maskRatio, repeats: a.repeats, seed: a.seed, firstIndex: b.firstIndex });
+      scores.forEach((s, i) => {
+        lines.push(format === 'csv' ? `${csvField(b.names[i])},${s.score},${s.loss}` : JSON.stringify({ image: b.names[i], score: s.score, loss: s.loss }));
+        total += s.score;
+        count++;
+      });
+      bar.tick(b.batch);
+    }
+    bar.stop();
+    if (count === 0) throw new UsageError('no image could be read');
+    const text = lines.join('\n') + '\n';
+    if (a.out) writeFileAtomic(a.out, text);
+    else process.stdout.write(text);
+    const summary = `score: ${count} image(s), mask ratio ${a.maskRatio ?? model.config.maskRatio}, ${a.repeats ?? 1} mask(s) each, mean score (loss_norm_pix) ${(total / count).toFixed(6)}`;
+    (a.out ? log : warn)(a.out ? `${summary} → ${a.out}` : summary);
+  } finally {
+    model.dispose();
+  }
+}

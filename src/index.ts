@@ -1,0 +1,29 @@
+/**
+ * edge-mae: Masked Autoencoders (ViT-MAE) on generated WebAssembly SIMD kernels.
+ * Everything here runs without a file system; MaeModel.load(path) loads Node-only code on demand.
+ */
+export { MaeModel } from './model.js';
+export type { ForwardOptions, ForwardResult, EncodeOptions, LoadOptions, ModelSource } from './model.js';
+export { type MaeConfig, type MaeShapes, parseConfig, preset, PRESET_NAMES, shapesOf, lenKeep, toHfJson } from './config.js';
+export { SafetensorsFile, encodeSafetensors, type TensorToWrite, type TensorInfo, type DType } from './safetensors.js';
+export { loadWeights, type MaeWeights, type BlockWeights } from './weights.js';
+export { sincos2dPositionEmbedding } from './pos-embed.js';
+export { patchify, unpatchify } from './patchify.js';
+export { randomMasking, seededNoise, type Masking } from './masking.js';
+export { forwardLoss, maskedMse, normPixTarget } from './loss.js';
+export type { Manifest } from './manifest.js';
+export type { KernelModule } from './backend/wasm.js';
+export type { MaeBackend } from './backend/backend.js';
+export * from './errors.js';
+
+// Images in, pictures out.
+export { type RawImage, decodeImage as loadImage } from './image/decode.js';
+export { type PreprocessorConfig, parsePreprocessorConfig, preprocessImage } from './image/preprocess.js';
+export { encodePng } from './image/encode-png.js';
+export { preprocess } from './jobs/preprocess.js';
+export { reconstruct, type Reconstruction, type ReconstructOptions } from './jobs/reconstruct.js';
+export { renderFigure, type FigureOptions } from './jobs/figure.js';
+export { score, type ImageScore, type ScoreOptions } from './jobs/score.js';
+export { embed as encode, type Pooling } from './jobs/embed.js';
+export type { Image8 } from './jobs/display.js';
+export { parseIdx, fashionMnistImage, fashionMnistLabel, FASHION_MNIST_CLASSES } from './data/fashion-mnist.js';
