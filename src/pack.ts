@@ -1,18 +1,25 @@
 /**
- * Weights → the kernels' layout, once at load: each Linear's W [out,in] transposed to the GEMM's
- * B operand Wᵀ [in,out] (row-major, so a row of B is one input feature across all outputs), the
+ * Weights → the kernels' layout, once at load: each Linear's W [out,in] packed as the GEMM's B
+ * operand Wᵀ [in,out] in panels of NR columns (each panel [in][NR] contiguous), the
  * cls token pre-added to its position row, everything else copied as is.
  */
 import type { MaeConfig } from './config.js';
 import type { BlockWeights, MaeWeights } from './weights.js';
-import { weightSizes } from './plan.js';
+import { gemmTile, weightSizes } from './plan.js';
 import { WeightsError } from './errors.js';
 
-/** out[i·rows + o] = w[o·cols + i]: [rows, cols] → [cols, rows]. */
-function transposeInto(out: Float32Array, w: Float32Array, rows: number, cols: number): void {
-  for (let o = 0; o < rows; o++) {
-    const src = o * cols;
-    for (let i = 0; i < cols; i++) out[i * rows + o] = w[src + i];
+/**
+ * A Linear weight W [n=out, k=in] → the GEMM's B = Wᵀ [k, n] in panels of nr columns:
+ * out[(p·k + i)·nr + j] = W[p·nr + j, i], zero where p·nr + j ≥ n (the padded last panel).
+ */
+function packPanelsInto(out: Float32Array, w: Float32Array, n: number, k: number): void {
+  const { nr } = gemmTile(k, n);
+  out.fill(0);
+  for (let o = 0; o < n; o++) {
+    const p = Math.floor(o / nr), j = o - p * nr;
+    const src = o * k;
+    const base = p * k * nr + j;
+    for (let i = 0; i < k; i++) out[base + i * nr] = w[src + i];
   }
 }
 
@@ -20,7 +27,7 @@ type Writer = (target: Float32Array) => void;
 
 function blockWriters(prefix: string, b: BlockWeights, width: number, mlp: number): Array<[string, Writer]> {
   const copy = (a: Float32Array): Writer => (t) => t.set(a);
-  const linear = (wt: Float32Array, out: number, inp: number): Writer => (t) => transposeInto(t, wt, out, inp);
+  const linear = (wt: Float32Array, out: number, inp: number): Writer => (t) => packPanelsInto(t, wt, out, inp);
   return [
     [`${prefix}.ln1.w`, copy(b.ln1W)], [`${prefix}.ln1.b`, copy(b.ln1B)],
     [`${prefix}.qkv.w`, linear(b.qkvW, 3 * width, width)], [`${prefix}.qkv.b`, copy(b.qkvB)],
@@ -40,17 +47,17 @@ export function packWeights(cfg: MaeConfig, w: MaeWeights, target: (name: string
   const patchDim = cfg.patchSize * cfg.patchSize * cfg.numChannels;
   const copy = (a: Float32Array): Writer => (t) => t.set(a);
   const writers = new Map<string, Writer>([
-    ['patch.w', (t) => transposeInto(t, w.patchW, D, patchDim)],
+    ['patch.w', (t) => packPanelsInto(t, w.patchW, D, patchDim)],
     ['patch.b', copy(w.patchB)],
     ['cls_pos', (t) => { for (let i = 0; i < D; i++) t[i] = w.clsToken[i] + w.posEmbed[i]; }],
     ['pos', copy(w.posEmbed)],
     ...w.encoder.flatMap((b, i) => blockWriters(`enc.${i}`, b, D, cfg.intermediateSize)),
     ['norm.w', copy(w.normW)], ['norm.b', copy(w.normB)],
-    ['dec_embed.w', (t) => transposeInto(t, w.decoderEmbedW, Dd, D)], ['dec_embed.b', copy(w.decoderEmbedB)],
+    ['dec_embed.w', (t) => packPanelsInto(t, w.decoderEmbedW, Dd, D)], ['dec_embed.b', copy(w.decoderEmbedB)],
     ['mask_token', copy(w.maskToken)], ['dec_pos', copy(w.decoderPosEmbed)],
     ...w.decoder.flatMap((b, i) => blockWriters(`dec.${i}`, b, Dd, cfg.decoderIntermediateSize)),
     ['dec_norm.w', copy(w.decoderNormW)], ['dec_norm.b', copy(w.decoderNormB)],
-    ['pred.w', (t) => transposeInto(t, w.predW, patchDim, Dd)], ['pred.b', copy(w.predB)],
+    ['pred.w', (t) => packPanelsInto(t, w.predW, patchDim, Dd)], ['pred.b', copy(w.predB)],
   ]);
   for (const [name, length] of weightSizes(cfg)) {
     const write = writers.get(name);

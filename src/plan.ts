@@ -27,6 +27,12 @@ export interface GemmSpec {
   readonly residual: boolean;
   readonly mr: number;
   readonly nr: number;
+  /**
+   * B is a weight packed once at load into panels of nr columns: ceil(n/nr) blocks of [k][nr]
+   * (the last zero-padded), so the microkernel reads B contiguously. Otherwise B is a row-major
+   * activation with stride ldb.
+   */
+  readonly packed: boolean;
 }
 export interface LayerNormSpec { readonly op: 'layernorm'; readonly width: number; readonly eps: number }
 export interface AttentionSpec { readonly op: 'attention'; readonly t: number; readonly heads: number; readonly headDim: number }
@@ -43,11 +49,12 @@ function epsTag(eps: number): string {
 export function kernelName(s: KernelSpec): string {
   switch (s.op) {
     case 'gemm': {
-      const parts = [`f32_gemm_${s.mr}x${s.nr}`];
+      // gemm: packed weights (XNNPACK's sense); matmul: two row-major activations.
+      const parts = [`f32_${s.packed ? 'gemm' : 'matmul'}_${s.mr}x${s.nr}`];
       if (s.m !== null) parts.push(`m${s.m}`);
       parts.push(`k${s.k}`, `n${s.n}`);
       if (s.lda !== s.k) parts.push(`lda${s.lda}`);
-      if (s.ldb !== s.n) parts.push(`ldb${s.ldb}`);
+      if (!s.packed && s.ldb !== s.n) parts.push(`ldb${s.ldb}`);
       if (s.ldc !== s.n) parts.push(`ldc${s.ldc}`);
       if (s.residual && s.ldr !== s.ldc) parts.push(`ldr${s.ldr}`);
       if (s.scale !== 1) parts.push('scale');
@@ -64,11 +71,24 @@ export function kernelName(s: KernelSpec): string {
   }
 }
 
-/** A weight GEMM y[m,n] = x[m,k]·Wᵀ + b with m from the caller; W is packed as Wᵀ [k,n]. */
+/** Register tile for a weight GEMM of this shape. */
+export function gemmTile(k: number, n: number): { mr: number; nr: number } {
+  void k;
+  void n;
+  return GEMM_TILE;
+}
+
+/** Panels of nr columns covering n. */
+export const panelCount = (n: number, nr: number): number => Math.ceil(n / nr);
+
+/** Elements of a [out=n, in=k] weight packed for a GEMM with nr-column panels. */
+export const packedSize = (k: number, n: number): number => panelCount(n, gemmTile(k, n).nr) * gemmTile(k, n).nr * k;
+
+/** A weight GEMM y[m,n] = x[m,k]·Wᵀ + b with m from the caller; W packed in nr-column panels of Wᵀ. */
 export function linearSpec(k: number, n: number, epilogue: { gelu?: boolean; residual?: boolean } = {}): GemmSpec {
   return {
     op: 'gemm', m: null, k, n, lda: k, ldb: n, ldc: n, ldr: n, scale: 1, bias: true,
-    gelu: epilogue.gelu ?? false, residual: epilogue.residual ?? false, ...GEMM_TILE,
+    gelu: epilogue.gelu ?? false, residual: epilogue.residual ?? false, ...gemmTile(k, n), packed: true,
   };
 }
 
@@ -77,9 +97,9 @@ export function attentionGemms(a: AttentionSpec): { scores: GemmSpec; values: Ge
   const width = a.heads * a.headDim;
   return {
     // S[t,t] = (Q_h · K_hᵀ)·d^-0.5: Q_h rows inside the fused qkv buffer, K_h transposed to kt [d,t].
-    scores: { op: 'gemm', m: a.t, k: a.headDim, n: a.t, lda: 3 * width, ldb: a.t, ldc: a.t, ldr: a.t, scale: 1 / Math.sqrt(a.headDim), bias: false, gelu: false, residual: false, ...GEMM_TILE },
+    scores: { op: 'gemm', m: a.t, k: a.headDim, n: a.t, lda: 3 * width, ldb: a.t, ldc: a.t, ldr: a.t, scale: 1 / Math.sqrt(a.headDim), bias: false, gelu: false, residual: false, ...GEMM_TILE, packed: false },
     // O_h[t,d] = P · V_h, written into the head's columns of the [t, width] output.
-    values: { op: 'gemm', m: a.t, k: a.t, n: a.headDim, lda: a.t, ldb: 3 * width, ldc: width, ldr: width, scale: 1, bias: false, gelu: false, residual: false, ...GEMM_TILE },
+    values: { op: 'gemm', m: a.t, k: a.t, n: a.headDim, lda: a.t, ldb: 3 * width, ldc: width, ldr: width, scale: 1, bias: false, gelu: false, residual: false, ...GEMM_TILE, packed: false },
   };
 }
 
@@ -170,19 +190,19 @@ export function weightSizes(cfg: MaeConfig): Array<[string, number]> {
   const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize, L = sh.numPatches;
   const block = (prefix: string, w: number, f: number): Array<[string, number]> => [
     [`${prefix}.ln1.w`, w], [`${prefix}.ln1.b`, w],
-    [`${prefix}.qkv.w`, w * 3 * w], [`${prefix}.qkv.b`, 3 * w],
-    [`${prefix}.proj.w`, w * w], [`${prefix}.proj.b`, w],
+    [`${prefix}.qkv.w`, packedSize(w, 3 * w)], [`${prefix}.qkv.b`, 3 * w],
+    [`${prefix}.proj.w`, packedSize(w, w)], [`${prefix}.proj.b`, w],
     [`${prefix}.ln2.w`, w], [`${prefix}.ln2.b`, w],
-    [`${prefix}.fc1.w`, w * f], [`${prefix}.fc1.b`, f],
-    [`${prefix}.fc2.w`, f * w], [`${prefix}.fc2.b`, w],
+    [`${prefix}.fc1.w`, packedSize(w, f)], [`${prefix}.fc1.b`, f],
+    [`${prefix}.fc2.w`, packedSize(f, w)], [`${prefix}.fc2.b`, w],
   ];
   const out: Array<[string, number]> = [
-    ['patch.w', sh.patchDim * D], ['patch.b', D], ['cls_pos', D], ['pos', (1 + L) * D],
+    ['patch.w', packedSize(sh.patchDim, D)], ['patch.b', D], ['cls_pos', D], ['pos', (1 + L) * D],
   ];
   for (let i = 0; i < cfg.numHiddenLayers; i++) out.push(...block(`enc.${i}`, D, cfg.intermediateSize));
-  out.push(['norm.w', D], ['norm.b', D], ['dec_embed.w', D * Dd], ['dec_embed.b', Dd], ['mask_token', Dd], ['dec_pos', (1 + L) * Dd]);
+  out.push(['norm.w', D], ['norm.b', D], ['dec_embed.w', packedSize(D, Dd)], ['dec_embed.b', Dd], ['mask_token', Dd], ['dec_pos', (1 + L) * Dd]);
   for (let i = 0; i < cfg.decoderNumHiddenLayers; i++) out.push(...block(`dec.${i}`, Dd, cfg.decoderIntermediateSize));
-  out.push(['dec_norm.w', Dd], ['dec_norm.b', Dd], ['pred.w', Dd * sh.patchDim], ['pred.b', sh.patchDim]);
+  out.push(['dec_norm.w', Dd], ['dec_norm.b', Dd], ['pred.w', packedSize(Dd, sh.patchDim)], ['pred.b', sh.patchDim]);
   return out;
 }
 

@@ -76,11 +76,29 @@ function gemmRef(s: GemmSpec, m: number, a: Float32Array, b: Float32Array, bias:
 }
 
 const gemm = (m: number | null, k: number, n: number, o: Partial<GemmSpec> = {}): GemmSpec => ({
-  op: 'gemm', m, k, n, lda: k, ldb: n, ldc: n, ldr: n, scale: 1, bias: false, gelu: false, residual: false, ...GEMM_TILE, ...o,
+  op: 'gemm', m, k, n, lda: k, ldb: n, ldc: n, ldr: n, scale: 1, bias: false, gelu: false, residual: false, ...GEMM_TILE, packed: false, ...o,
 });
+const packed = { packed: true } as const;
+
+/** The test's own packing of a row-major B [k, n] into nr-column panels (zero-padded). */
+function packB(b: Float32Array, k: number, n: number, nr: number): Float32Array {
+  const panels = Math.ceil(n / nr);
+  const out = new Float32Array(panels * k * nr);
+  for (let p = 0; p < panels; p++) for (let i = 0; i < k; i++) for (let j = 0; j < nr; j++) {
+    const col = p * nr + j;
+    out[(p * k + i) * nr + j] = col < n ? b[i * n + col] : 0;
+  }
+  return out;
+}
 
 /** The sweep: each GEMM is run with each of these row counts when its m is a runtime argument. */
 const GEMMS: GemmSpec[] = [
+  gemm(null, 13, 33, { bias: true, ...packed }),
+  gemm(null, 7, 13, { bias: true, gelu: true, ...packed }),
+  gemm(null, 33, 7, { bias: true, residual: true, ...packed }),
+  gemm(null, 5, 4, { bias: true, ...packed }),
+  gemm(null, 9, 16, { ...packed }),
+  gemm(null, 16, 14, { bias: true, gelu: true, residual: true, ...packed }),
   gemm(null, 13, 33, { bias: true }),
   gemm(null, 7, 13, { bias: true, gelu: true }),
   gemm(null, 33, 7, { bias: true, residual: true }),
@@ -138,13 +156,15 @@ for (const s of GEMMS) {
     const rand = rng(s.k * 131 + s.n);
     for (const m of s.m === null ? ROWS : [s.m]) {
       const a = arena.alloc(m * s.lda, rand);
-      const b = arena.alloc(s.k * s.ldb, rand);
+      const bRowMajor = Float32Array.from({ length: s.k * s.ldb }, rand);
+      const bData = s.packed ? packB(bRowMajor, s.k, s.n, s.nr) : bRowMajor;
+      const b = arena.alloc(bData.length, (i) => bData[i]);
       const bias = arena.alloc(s.n, rand);
       const res = arena.alloc(m * s.ldr, rand);
       const c = arena.alloc(m * s.ldc); // guard-filled: padding columns must keep the guard
       fns[name](a, b, s.bias ? bias : 0, c, s.residual ? res : 0, m);
       const expected = Float32Array.from(arena.view(c, m * s.ldc));
-      gemmRef(s, m, arena.view(a, m * s.lda), arena.view(b, s.k * s.ldb), arena.view(bias, s.n), arena.view(res, m * s.ldr), expected as unknown as Float32Array);
+      gemmRef(s, m, arena.view(a, m * s.lda), bRowMajor, arena.view(bias, s.n), arena.view(res, m * s.ldr), expected as unknown as Float32Array);
       assertClose(arena.view(c, m * s.ldc), expected, 1e-5, `${name} m=${m}`);
       assert.ok(arena.guardIntact(c, m * s.ldc), `${name} m=${m} wrote past its output`);
     }

@@ -2,25 +2,36 @@
  * f32 GEMM with a register-tiled v128 microkernel: C[m,n] = epilogue(scale·A[m,k]·B[k,n]).
  * Epilogue, in torch's order: + bias[n], exact GELU, + residual[m,n]. K, N and every stride are
  * literals; each MR×NR tile keeps MR·NR/4 accumulators in registers, broadcasting one A value per
- * row and loading NR/4 vectors of B per k. Column remainders get a narrower tile whose last
- * vector stores only the lanes that exist; row remainders a shorter tile.
+ * row and loading NR/4 vectors of B per k.
+ *
+ * Two forms of B:
+ * - packed (weights, `f32_gemm_*`): panels of NR columns, each [k][NR] contiguous, the last padded
+ *   with zeros at load. Panels are the outer loop so one panel stays in cache while every row
+ *   block streams past it; a partial last panel computes only the vectors it needs and stores
+ *   only the columns that exist.
+ * - row-major (activations, `f32_matmul_*`): stride ldb; column remainders get narrower tiles.
+ * Row remainders get a shorter tile.
  */
 import { type GemmSpec, kernelName } from '../../src/plan.js';
 import type { EmittedFunction } from './kernel-source.js';
 
 const GEMM_PARAMS = [['a', 'usize'], ['b', 'usize'], ['bias', 'usize'], ['c', 'usize'], ['res', 'usize'], ['m', 'i32']] as const;
 
-/** One tile: `rows` rows × (`vectors` full vectors + a partial one of `tail` lanes) at column `col`. */
-function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: string): string {
+/**
+ * One tile: `rows` rows × (`vectors` full vectors + a partial one of `tail` lanes). `col` is the
+ * byte offset of its first column in C/bias/residual, `bStart` its first B address, `bStep` the
+ * bytes between consecutive k in B.
+ */
+function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: string, bStart: string, bStep: number): string {
   const nv = vectors + (tail > 0 ? 1 : 0);
-  const lda = s.lda * 4, ldb = s.ldb * 4, ldc = s.ldc * 4, ldr = s.ldr * 4;
+  const lda = s.lda * 4, ldc = s.ldc * 4, ldr = s.ldr * 4;
   const acc = (r: number, v: number): string => `c${r}_${v}`;
   const L: string[] = [];
   L.push(`{`);
-  L.push(`  const col = <usize>(${col}) << 2;`);
+  L.push(`  const col: usize = ${col};`);
   for (let r = 0; r < rows; r++) for (let v = 0; v < nv; v++) L.push(`  let ${acc(r, v)} = f32x4.splat(0);`);
   L.push(`  let pa = ai;`);
-  L.push(`  let pb = b + col;`);
+  L.push(`  let pb: usize = ${bStart};`);
   L.push(`  for (let k = 0; k < ${s.k}; k++) {`);
   for (let v = 0; v < nv; v++) L.push(`    const b${v} = v128.load(pb, ${16 * v});`);
   for (let r = 0; r < rows; r++) {
@@ -28,7 +39,7 @@ function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: str
     for (let v = 0; v < nv; v++) L.push(`    ${acc(r, v)} = f32x4.add(${acc(r, v)}, f32x4.mul(a${r}, b${v}));`);
   }
   L.push(`    pa += 4;`);
-  L.push(`    pb += ${ldb};`);
+  L.push(`    pb += ${bStep};`);
   L.push(`  }`);
   for (let r = 0; r < rows; r++) {
     for (let v = 0; v < nv; v++) {
@@ -45,18 +56,6 @@ function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: str
   return L.join('\n');
 }
 
-/** All column tiles of a row block of `rows` rows. */
-function rowBlock(s: GemmSpec, rows: number): string {
-  const full = Math.floor(s.n / s.nr) * s.nr;
-  const rest = s.n - full;
-  const L: string[] = [];
-  if (full > 0) {
-    L.push(`for (let j = 0; j < ${full}; j += ${s.nr}) ${tile(s, rows, s.nr / 4, 0, 'j').replace(/\n/g, '\n')}`);
-  }
-  if (rest > 0) L.push(tile(s, rows, Math.floor(rest / 4), rest % 4, String(full)));
-  return L.join('\n');
-}
-
 function rowPointers(i: string, s: GemmSpec): string {
   return [
     `const ai = a + <usize>(${i}) * ${s.lda * 4};`,
@@ -65,24 +64,58 @@ function rowPointers(i: string, s: GemmSpec): string {
   ].join('\n');
 }
 
-export function emitGemm(s: GemmSpec): EmittedFunction {
-  const name = kernelName(s);
+/** Row blocks of MR rows, then the remainder rows, each running `body(rows)`. */
+function rowLoop(s: GemmSpec, body: (rows: number) => string): string {
   const L: string[] = [];
   if (s.m === null) {
     L.push(`let i = 0;`);
-    L.push(`for (; i + ${s.mr} <= m; i += ${s.mr}) {`, rowPointers('i', s), rowBlock(s, s.mr), `}`);
-    L.push(`for (; i < m; i++) {`, rowPointers('i', s), rowBlock(s, 1), `}`);
+    L.push(`for (; i + ${s.mr} <= m; i += ${s.mr}) {`, rowPointers('i', s), body(s.mr), `}`);
+    L.push(`for (; i < m; i++) {`, rowPointers('i', s), body(1), `}`);
   } else {
     const full = Math.floor(s.m / s.mr) * s.mr;
-    if (full > 0) L.push(`for (let i = 0; i < ${full}; i += ${s.mr}) {`, rowPointers('i', s), rowBlock(s, s.mr), `}`);
-    if (s.m > full) L.push(`{`, rowPointers(String(full), s), rowBlock(s, s.m - full), `}`);
+    if (full > 0) L.push(`for (let i = 0; i < ${full}; i += ${s.mr}) {`, rowPointers('i', s), body(s.mr), `}`);
+    if (s.m > full) L.push(`{`, rowPointers(String(full), s), body(s.m - full), `}`);
   }
+  return L.join('\n');
+}
+
+function packedBody(s: GemmSpec): string {
+  const panelBytes = s.k * s.nr * 4;
+  const full = Math.floor(s.n / s.nr);
+  const rest = s.n - full * s.nr;
+  const L: string[] = [];
+  if (full > 0) {
+    L.push(`for (let p = 0; p < ${full}; p++) {`);
+    L.push(rowLoop(s, (rows) => tile(s, rows, s.nr / 4, 0, `<usize>p * ${s.nr * 4}`, `b + <usize>p * ${panelBytes}`, s.nr * 4)));
+    L.push(`}`);
+  }
+  if (rest > 0) {
+    L.push(`{`);
+    L.push(rowLoop(s, (rows) => tile(s, rows, Math.floor(rest / 4), rest % 4, String(full * s.nr * 4), `b + ${full * panelBytes}`, s.nr * 4)));
+    L.push(`}`);
+  }
+  return L.join('\n');
+}
+
+function rowMajorBody(s: GemmSpec): string {
+  const full = Math.floor(s.n / s.nr) * s.nr;
+  const rest = s.n - full;
+  return rowLoop(s, (rows) => {
+    const L: string[] = [];
+    if (full > 0) L.push(`for (let j = 0; j < ${full}; j += ${s.nr}) ${tile(s, rows, s.nr / 4, 0, '<usize>j << 2', 'b + (<usize>j << 2)', s.ldb * 4)}`);
+    if (rest > 0) L.push(tile(s, rows, Math.floor(rest / 4), rest % 4, String(full * 4), `b + ${full * 4}`, s.ldb * 4));
+    return L.join('\n');
+  });
+}
+
+export function emitGemm(s: GemmSpec): EmittedFunction {
   const epi = [s.scale !== 1 ? `·${s.scale.toPrecision(6)}` : '', s.bias ? ' + bias' : '', s.gelu ? ', GELU' : '', s.residual ? ' + residual' : ''].join('');
+  const bDesc = s.packed ? `B[${s.k},${s.n}] packed in ${s.nr}-column panels` : `B[${s.k},${s.n}] (ld ${s.ldb})`;
   return {
-    name,
+    name: kernelName(s),
     params: GEMM_PARAMS,
-    body: L.join('\n'),
-    doc: `C[${s.m ?? 'm'},${s.n}] (ld ${s.ldc}) = A[${s.m ?? 'm'},${s.k}] (ld ${s.lda}) · B[${s.k},${s.n}] (ld ${s.ldb})${epi}; ${s.mr}x${s.nr} tiles.`,
+    body: s.packed ? packedBody(s) : rowMajorBody(s),
+    doc: `C[${s.m ?? 'm'},${s.n}] (ld ${s.ldc}) = A[${s.m ?? 'm'},${s.k}] (ld ${s.lda}) · ${bDesc}${epi}; ${s.mr}x${s.nr} tiles.`,
     exported: s.m === null,
   };
 }
