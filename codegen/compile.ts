@@ -12,6 +12,7 @@ import type { MaeConfig } from '../src/config.js';
 import { KernelError } from '../src/errors.js';
 import type { Manifest } from '../src/manifest.js';
 import { defaultEncoderLengths } from '../src/plan.js';
+import type { SimdVariant } from '../src/simd-support.js';
 import { configHash } from './config-hash.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -27,9 +28,11 @@ export const ASC_OPTIONS = {
   runtime: 'stub',
   noAssert: true,
   importMemory: true,
-  enable: ['simd'],
   use: ['abort='],
 } as const;
+
+/** WebAssembly features per variant. */
+const FEATURES: Record<SimdVariant, string[]> = { simd128: ['simd'], relaxed: ['simd', 'relaxed-simd'] };
 
 export interface CompiledKernels {
   readonly wasm: Uint8Array;
@@ -49,7 +52,7 @@ let digest: string | undefined;
 function toolchainDigest(): string {
   if (digest) return digest;
   const ascVersion = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.resolve('assemblyscript/asc'))), '..', 'package.json'), 'utf8')) as { version: string }).version;
-  const h = createHash('sha256').update(ascVersion).update(JSON.stringify(ASC_OPTIONS));
+  const h = createHash('sha256').update(ascVersion).update(JSON.stringify(ASC_OPTIONS)).update(JSON.stringify(FEATURES));
   const walk = (dir: string): void => {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(dir, e.name);
@@ -71,12 +74,12 @@ function writeAtomic(path: string, data: Uint8Array | string): void {
 }
 
 /** Compiles AssemblyScript source (plus the core under core/) to wasm bytes. */
-export async function compileAssemblyScript(source: string): Promise<Uint8Array> {
+export async function compileAssemblyScript(source: string, simd: SimdVariant = 'simd128'): Promise<Uint8Array> {
   // Loaded here, not at the top: a cache hit never pays for the compiler (binaryen) start-up.
   const { default: asc } = await import('assemblyscript/asc');
   const outputs: Record<string, Uint8Array | string> = {};
   const stderr = asc.createMemoryStream();
-  const result = await asc.main(['kernels.ts', '--outFile', 'kernels.wasm', ...toArgv(ASC_OPTIONS)], {
+  const result = await asc.main(['kernels.ts', '--outFile', 'kernels.wasm', ...toArgv(ASC_OPTIONS), '--enable', FEATURES[simd].join(',')], {
     stderr,
     stdout: asc.createMemoryStream(),
     readFile: (name: string) => {
@@ -99,7 +102,7 @@ export async function compileAssemblyScript(source: string): Promise<Uint8Array>
 function toArgv(o: typeof ASC_OPTIONS): string[] {
   return [
     '--optimizeLevel', String(o.optimizeLevel), '--shrinkLevel', String(o.shrinkLevel),
-    '--runtime', o.runtime, '--noAssert', '--importMemory', '--enable', o.enable.join(','), '--use', ...o.use,
+    '--runtime', o.runtime, '--noAssert', '--importMemory', '--use', ...o.use,
   ];
 }
 
@@ -107,18 +110,19 @@ function toArgv(o: typeof ASC_OPTIONS): string[] {
  * The kernel module for a config: from the cache when present, else generated (ts-morph, loaded
  * only then), compiled and cached.
  */
-export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: readonly number[]; cacheDir?: string; force?: boolean } = {}): Promise<CompiledKernels> {
+export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: readonly number[]; cacheDir?: string; force?: boolean; simd?: SimdVariant } = {}): Promise<CompiledKernels> {
+  const simd = opts.simd ?? 'simd128';
   const lengths = [...new Set(opts.encoderLengths ?? defaultEncoderLengths(cfg))].sort((a, b) => a - b);
   const hash = configHash(cfg, lengths);
-  const dir = join(opts.cacheDir ?? defaultCacheDir(), `${hash}-${toolchainDigest()}`);
+  const dir = join(opts.cacheDir ?? defaultCacheDir(), `${hash}-${simd}-${toolchainDigest()}`);
   const wasmPath = join(dir, 'kernels.wasm');
   const manifestPath = join(dir, 'manifest.json');
   if (!opts.force && existsSync(wasmPath) && existsSync(manifestPath)) {
     return { wasm: new Uint8Array(readFileSync(wasmPath)), manifest: JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest, dir, compiled: false };
   }
   const { generateKernels } = await import('./generate.js');
-  const gen = generateKernels(cfg, lengths);
-  const wasm = await compileAssemblyScript(gen.source);
+  const gen = generateKernels(cfg, lengths, simd);
+  const wasm = await compileAssemblyScript(gen.source, simd);
   mkdirSync(dir, { recursive: true });
   writeAtomic(join(dir, 'kernels.ts'), gen.source);
   writeAtomic(manifestPath, JSON.stringify(gen.manifest, null, 2) + '\n');

@@ -8,6 +8,7 @@ import { type MaeConfig, toHfJson } from '../src/config.js';
 import { type KernelPlan, type KernelSpec, kernelName, layoutOf, memoryPages, planKernels, ARENA_BASE } from '../src/plan.js';
 import { dependenciesOf, emitAssemblyScript } from './ops/index.js';
 import type { Manifest } from '../src/manifest.js';
+import type { SimdVariant } from '../src/simd-support.js';
 import { GENERATOR_VERSION, configHash } from './config-hash.js';
 
 
@@ -43,7 +44,7 @@ function withDependencies(specs: readonly KernelSpec[]): KernelSpec[] {
 }
 
 /** AssemblyScript source of a module holding `specs` (and the kernels they call). */
-export function emitModuleSource(specs: readonly KernelSpec[], title: string, opts: { exportAll?: boolean } = {}): { source: string; ordered: KernelSpec[] } {
+export function emitModuleSource(specs: readonly KernelSpec[], title: string, opts: { exportAll?: boolean; simd?: SimdVariant } = {}): { source: string; ordered: KernelSpec[] } {
   const ordered = withDependencies(specs);
   const project = new Project({ useInMemoryFileSystem: true });
   const file = project.createSourceFile('kernels.ts', '', { overwrite: true });
@@ -54,7 +55,7 @@ export function emitModuleSource(specs: readonly KernelSpec[], title: string, op
   file.addImportDeclarations(CORE_IMPORTS.map(([moduleSpecifier, names]) => ({ moduleSpecifier, namedImports: names })));
   file.addStatements(`/** Where the module's static data ends: the host checks it lies below the arena (${ARENA_BASE}). */\nexport function heap_base(): usize { return __heap_base; }`);
   const functions: FunctionDeclarationStructure[] = ordered.map((s) => {
-    const f = emitAssemblyScript(s);
+    const f = emitAssemblyScript(s, { fma: opts.simd === 'relaxed' });
     return {
       kind: StructureKind.Function,
       name: f.name,
@@ -70,10 +71,10 @@ export function emitModuleSource(specs: readonly KernelSpec[], title: string, op
   return { source: file.getFullText(), ordered };
 }
 
-export function generateKernels(cfg: MaeConfig, encoderLengths?: readonly number[]): GeneratedModule {
+export function generateKernels(cfg: MaeConfig, encoderLengths?: readonly number[], simd: SimdVariant = 'simd128'): GeneratedModule {
   const plan = planKernels(cfg, encoderLengths);
   const hash = configHash(cfg, plan.encoderLengths);
-  const { source, ordered } = emitModuleSource(plan.specs, `for config ${hash}`);
+  const { source, ordered } = emitModuleSource(plan.specs, `for config ${hash} (${simd})`, { simd });
   const layout = layoutOf(cfg);
   const manifest: Manifest = {
     format: 'edge-mae-kernels/1',
@@ -81,6 +82,7 @@ export function generateKernels(cfg: MaeConfig, encoderLengths?: readonly number
     generatorVersion: GENERATOR_VERSION,
     config: toHfJson(cfg),
     encoderLengths: [...plan.encoderLengths],
+    simd,
     kernels: ordered.map((s) => ({ name: kernelName(s), exported: s.op !== 'gemm' || s.m === null, spec: s })),
     memory: { arenaBase: ARENA_BASE, pages: memoryPages(layout), layout },
     sourceSha256: createHash('sha256').update(source).digest('hex'),

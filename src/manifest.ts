@@ -1,5 +1,6 @@
 /** The manifest written beside each compiled kernel module: what it was built for and what it holds. */
 import type { KernelSpec, MemoryLayout } from './plan.js';
+import type { SimdVariant } from './simd-support.js';
 
 export interface Manifest {
   readonly format: 'edge-mae-kernels/1';
@@ -9,6 +10,8 @@ export interface Manifest {
   /** The config in Hugging Face field names. */
   readonly config: Record<string, unknown>;
   readonly encoderLengths: number[];
+  /** simd128, or relaxed (GEMMs on f32x4.relaxed_madd). */
+  readonly simd: SimdVariant;
   readonly kernels: Array<{ name: string; exported: boolean; spec: KernelSpec }>;
   readonly memory: { arenaBase: number; pages: number; layout: MemoryLayout };
   /** SHA-256 of the generated AssemblyScript source. */

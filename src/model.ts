@@ -12,6 +12,7 @@ import { imagePixels } from './patchify.js';
 import type { MaeWeights } from './weights.js';
 import { type KernelModule, WasmBackend } from './backend/wasm.js';
 import { type PreprocessorConfig, parsePreprocessorConfig } from './image/preprocess.js';
+import type { SimdVariant } from './simd-support.js';
 
 export interface ForwardOptions {
   /** Images in `pixels` (N). */
@@ -73,6 +74,8 @@ export interface LoadOptions {
   config?: string;
   /** Kernel cache folder (default $EDGE_MAE_CACHE or ~/.cache/edge-mae/kernels). */
   cacheDir?: string;
+  /** Kernel variant: 'auto' (default) takes relaxed SIMD (FMA) when the engine validates it, else SIMD128. */
+  simd?: SimdVariant | 'auto';
 }
 
 export class MaeModel {

@@ -5,11 +5,15 @@
  * mask and ids_restore exact.
  */
 import { test } from 'node:test';
+import v8 from 'node:v8';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { MaeModel } from '../src/model.js';
 import { GOLDEN, LOSS_TOL, TENSOR_TOL, assertClose, assertExact, readTensors, runCli, tempDir } from './helpers.js';
 
+// Both kernel variants: relaxed SIMD (FMA) needs this flag on Node 20.
+v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+const VARIANTS = ['simd128', 'relaxed'] as const;
 const CASES = ['tiny', 'small'];
 const NAMINGS = [['huggingface', 'model.safetensors'], ['original', 'model.official.safetensors']] as const;
 
@@ -18,9 +22,10 @@ for (const c of CASES) {
   const io = readTensors(join(dir, 'io.safetensors'));
   const batch = io.info('pixel_values').shape[0];
 
-  for (const [naming, file] of NAMINGS) {
-    test(`golden ${c}, ${naming} names, API: forward and encode match the reference`, async () => {
-      const model = await MaeModel.load({ model: dir, weights: join(dir, file) });
+  for (const [naming, file] of NAMINGS) for (const simd of VARIANTS) {
+    test(`golden ${c}, ${naming} names, ${simd}, API: forward and encode match the reference`, async () => {
+      const model = await MaeModel.load({ model: dir, weights: join(dir, file), simd });
+      assert.match(model.backendDescription, simd === 'relaxed' ? /relaxed SIMD/ : /SIMD128/);
       try {
         const r = await model.forward(io.f32('pixel_values'), { batch, noise: io.f32('noise') });
         assertClose(r.latent, io.f32('latent'), TENSOR_TOL, 'latent');
@@ -38,6 +43,8 @@ for (const c of CASES) {
       }
     });
 
+  }
+  for (const [naming, file] of NAMINGS) {
     test(`golden ${c}, ${naming} names, CLI: edge-mae forward and encode write the reference tensors`, () => {
       const out = tempDir();
       const fw = runCli(['forward', '--model', dir, '--weights', join(dir, file), '--inputs', join(dir, 'io.safetensors'), '--out', join(out, 'fw.safetensors')]);

@@ -4,10 +4,16 @@
  * strides), with guard values around each output to catch writes outside it.
  */
 import { test } from 'node:test';
+import v8 from 'node:v8';
 import assert from 'node:assert/strict';
 import { emitModuleSource } from '../codegen/generate.js';
 import { compileAssemblyScript } from '../codegen/compile.js';
 import { type GemmSpec, type KernelSpec, GEMM_TILE, kernelName } from '../src/plan.js';
+import type { SimdVariant } from '../src/simd-support.js';
+
+// Node 20 runs relaxed SIMD behind a flag; the tests cover both kernel variants.
+v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+const VARIANTS: SimdVariant[] = ['simd128', 'relaxed'];
 
 const GUARD = 12345.5;
 
@@ -129,16 +135,16 @@ const OTHERS: KernelSpec[] = [
 ];
 
 type Fn = (...args: number[]) => void;
-let exportsPromise: Promise<{ arena: Arena; fns: Record<string, Fn> }> | undefined;
-function kernels(): Promise<{ arena: Arena; fns: Record<string, Fn> }> {
-  exportsPromise ??= (async () => {
-    const { source } = emitModuleSource([...GEMMS, GELU_PROBE, ...OTHERS], 'for the kernel tests', { exportAll: true });
-    const wasm = await compileAssemblyScript(source);
+const modules = new Map<SimdVariant, Promise<{ arena: Arena; fns: Record<string, Fn> }>>();
+function kernels(simd: SimdVariant = 'simd128'): Promise<{ arena: Arena; fns: Record<string, Fn> }> {
+  if (!modules.has(simd)) modules.set(simd, (async () => {
+    const { source } = emitModuleSource([...GEMMS, GELU_PROBE, ...OTHERS], 'for the kernel tests', { exportAll: true, simd });
+    const wasm = await compileAssemblyScript(source, simd);
     const arena = new Arena();
     const { instance } = await WebAssembly.instantiate(wasm as Uint8Array<ArrayBuffer>, { env: { memory: arena.memory } });
     return { arena, fns: instance.exports as unknown as Record<string, Fn> };
-  })();
-  return exportsPromise;
+  })());
+  return modules.get(simd)!;
 }
 
 function assertClose(actual: Float32Array, expected: ArrayLike<number>, tol: number, what: string): void {
@@ -149,10 +155,10 @@ function assertClose(actual: Float32Array, expected: ArrayLike<number>, tol: num
   }
 }
 
-for (const s of GEMMS) {
+for (const simd of VARIANTS) for (const s of GEMMS) {
   const name = kernelName(s);
-  test(`gemm ${name} matches the scalar reference`, async () => {
-    const { arena, fns } = await kernels();
+  test(`gemm ${name} (${simd}) matches the scalar reference`, async () => {
+    const { arena, fns } = await kernels(simd);
     const rand = rng(s.k * 131 + s.n);
     for (const m of s.m === null ? ROWS : [s.m]) {
       const a = arena.alloc(m * s.lda, rand);

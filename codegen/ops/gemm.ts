@@ -22,7 +22,7 @@ const GEMM_PARAMS = [['a', 'usize'], ['b', 'usize'], ['bias', 'usize'], ['c', 'u
  * byte offset of its first column in C/bias/residual, `bStart` its first B address, `bStep` the
  * bytes between consecutive k in B.
  */
-function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: string, bStart: string, bStep: number): string {
+function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: string, bStart: string, bStep: number, fma: boolean): string {
   const nv = vectors + (tail > 0 ? 1 : 0);
   const lda = s.lda * 4, ldc = s.ldc * 4, ldr = s.ldr * 4;
   const acc = (r: number, v: number): string => `c${r}_${v}`;
@@ -36,7 +36,9 @@ function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: str
   for (let v = 0; v < nv; v++) L.push(`    const b${v} = v128.load(pb, ${16 * v});`);
   for (let r = 0; r < rows; r++) {
     L.push(`    const a${r} = v128.load32_splat(pa, ${r * lda});`);
-    for (let v = 0; v < nv; v++) L.push(`    ${acc(r, v)} = f32x4.add(${acc(r, v)}, f32x4.mul(a${r}, b${v}));`);
+    for (let v = 0; v < nv; v++) {
+      L.push(fma ? `    ${acc(r, v)} = f32x4.relaxed_madd(a${r}, b${v}, ${acc(r, v)});` : `    ${acc(r, v)} = f32x4.add(${acc(r, v)}, f32x4.mul(a${r}, b${v}));`);
+    }
   }
   L.push(`    pa += 4;`);
   L.push(`    pb += ${bStep};`);
@@ -79,43 +81,43 @@ function rowLoop(s: GemmSpec, body: (rows: number) => string): string {
   return L.join('\n');
 }
 
-function packedBody(s: GemmSpec): string {
+function packedBody(s: GemmSpec, fma: boolean): string {
   const panelBytes = s.k * s.nr * 4;
   const full = Math.floor(s.n / s.nr);
   const rest = s.n - full * s.nr;
   const L: string[] = [];
   if (full > 0) {
     L.push(`for (let p = 0; p < ${full}; p++) {`);
-    L.push(rowLoop(s, (rows) => tile(s, rows, s.nr / 4, 0, `<usize>p * ${s.nr * 4}`, `b + <usize>p * ${panelBytes}`, s.nr * 4)));
+    L.push(rowLoop(s, (rows) => tile(s, rows, s.nr / 4, 0, `<usize>p * ${s.nr * 4}`, `b + <usize>p * ${panelBytes}`, s.nr * 4, fma)));
     L.push(`}`);
   }
   if (rest > 0) {
     L.push(`{`);
-    L.push(rowLoop(s, (rows) => tile(s, rows, Math.floor(rest / 4), rest % 4, String(full * s.nr * 4), `b + ${full * panelBytes}`, s.nr * 4)));
+    L.push(rowLoop(s, (rows) => tile(s, rows, Math.floor(rest / 4), rest % 4, String(full * s.nr * 4), `b + ${full * panelBytes}`, s.nr * 4, fma)));
     L.push(`}`);
   }
   return L.join('\n');
 }
 
-function rowMajorBody(s: GemmSpec): string {
+function rowMajorBody(s: GemmSpec, fma: boolean): string {
   const full = Math.floor(s.n / s.nr) * s.nr;
   const rest = s.n - full;
   return rowLoop(s, (rows) => {
     const L: string[] = [];
-    if (full > 0) L.push(`for (let j = 0; j < ${full}; j += ${s.nr}) ${tile(s, rows, s.nr / 4, 0, '<usize>j << 2', 'b + (<usize>j << 2)', s.ldb * 4)}`);
-    if (rest > 0) L.push(tile(s, rows, Math.floor(rest / 4), rest % 4, String(full * 4), `b + ${full * 4}`, s.ldb * 4));
+    if (full > 0) L.push(`for (let j = 0; j < ${full}; j += ${s.nr}) ${tile(s, rows, s.nr / 4, 0, '<usize>j << 2', 'b + (<usize>j << 2)', s.ldb * 4, fma)}`);
+    if (rest > 0) L.push(tile(s, rows, Math.floor(rest / 4), rest % 4, String(full * 4), `b + ${full * 4}`, s.ldb * 4, fma));
     return L.join('\n');
   });
 }
 
-export function emitGemm(s: GemmSpec): EmittedFunction {
+export function emitGemm(s: GemmSpec, fma = false): EmittedFunction {
   const epi = [s.scale !== 1 ? `·${s.scale.toPrecision(6)}` : '', s.bias ? ' + bias' : '', s.gelu ? ', GELU' : '', s.residual ? ' + residual' : ''].join('');
   const bDesc = s.packed ? `B[${s.k},${s.n}] packed in ${s.nr}-column panels` : `B[${s.k},${s.n}] (ld ${s.ldb})`;
   return {
     name: kernelName(s),
     params: GEMM_PARAMS,
-    body: s.packed ? packedBody(s) : rowMajorBody(s),
-    doc: `C[${s.m ?? 'm'},${s.n}] (ld ${s.ldc}) = A[${s.m ?? 'm'},${s.k}] (ld ${s.lda}) · ${bDesc}${epi}; ${s.mr}x${s.nr} tiles.`,
+    body: s.packed ? packedBody(s, fma) : rowMajorBody(s, fma),
+    doc: `C[${s.m ?? 'm'},${s.n}] (ld ${s.ldc}) = A[${s.m ?? 'm'},${s.k}] (ld ${s.lda}) · ${bDesc}${epi}; ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
     exported: s.m === null,
   };
 }

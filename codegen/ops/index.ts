@@ -6,9 +6,15 @@ import { emitLayerNorm } from './layernorm.js';
 import { emitAttention } from './attention.js';
 import { emitAddRowsGathered, emitPatchGather, emitUnshuffle } from './tokens.js';
 
-export function emitAssemblyScript(s: KernelSpec): EmittedFunction {
+/** Module-wide emission choices. */
+export interface EmitOptions {
+  /** Multiply-add as f32x4.relaxed_madd (FMA) instead of f32x4.mul + f32x4.add. */
+  fma: boolean;
+}
+
+export function emitAssemblyScript(s: KernelSpec, opts: EmitOptions = { fma: false }): EmittedFunction {
   switch (s.op) {
-    case 'gemm': return emitGemm(s);
+    case 'gemm': return emitGemm(s, opts.fma);
     case 'layernorm': return emitLayerNorm(s);
     case 'attention': return emitAttention(s);
     case 'patch_gather': return emitPatchGather(s);

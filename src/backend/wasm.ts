@@ -35,7 +35,12 @@ type Call = () => void;
 
 export class WasmBackend implements MaeBackend {
   readonly kind = 'wasm';
-  readonly description: string;
+  private memoryNote: string;
+  private simd = 'simd128';
+
+  get description(): string {
+    return `wasm: ${this.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD128'}, ${this.memoryNote}`;
+  }
   private readonly memory: WebAssembly.Memory;
   private readonly f32: Float32Array;
   private readonly i32: Int32Array;
@@ -51,7 +56,7 @@ export class WasmBackend implements MaeBackend {
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     this.f32 = new Float32Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
-    this.description = `wasm: SIMD128, 1 thread, ${(pages * 65536 / 2 ** 20).toFixed(1)} MiB memory`;
+    this.memoryNote = `1 thread, ${(pages * 65536 / 2 ** 20).toFixed(1)} MiB memory`;
   }
 
   static async create(opts: WasmBackendOptions): Promise<WasmBackend> {
@@ -85,6 +90,7 @@ export class WasmBackend implements MaeBackend {
     }
     this.exports = exports;
     this.plan = plan;
+    this.simd = k.manifest.simd;
     this.programs.clear();
   }
 

@@ -8,10 +8,11 @@ export interface EncodeTensorsArgs {
   config?: string;
   inputs: string;
   out: string;
+  simd?: 'auto' | 'simd128' | 'relaxed';
 }
 
 export async function runEncodeTensors(a: EncodeTensorsArgs, log: (line: string) => void): Promise<void> {
-  const model = await MaeModel.load({ model: a.model, weights: a.weights, config: a.config });
+  const model = await MaeModel.load({ model: a.model, weights: a.weights, config: a.config, simd: a.simd });
   try {
     const { pixels, batch } = readInputs(a.inputs, model.config);
     const latentAll = await model.encode(pixels, { batch });

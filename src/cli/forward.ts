@@ -8,12 +8,13 @@ export interface ForwardArgs {
   config?: string;
   inputs: string;
   out: string;
+  simd?: 'auto' | 'simd128' | 'relaxed';
   maskRatio?: number;
   seed?: number;
 }
 
 export async function runForward(a: ForwardArgs, log: (line: string) => void): Promise<void> {
-  const model = await MaeModel.load({ model: a.model, weights: a.weights, config: a.config });
+  const model = await MaeModel.load({ model: a.model, weights: a.weights, config: a.config, simd: a.simd });
   try {
     const cfg = model.config;
     const { pixels, batch, noise } = readInputs(a.inputs, cfg);

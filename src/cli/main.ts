@@ -3,7 +3,9 @@
  * (commander), and the rule that a failure prints one line and exits non-zero, never a stack trace.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import v8 from 'node:v8';
 import { EdgeMaeError } from '../errors.js';
+import { relaxedSimdSupported } from '../simd-support.js';
 import { runBuild } from './build.js';
 import { runForward } from './forward.js';
 import { runEncodeTensors } from './encode.js';
@@ -47,9 +49,19 @@ function imageOptions(cmd: Command): Command {
 
 function modelOptions(cmd: Command): Command {
   return cmd
+    .addOption(new Option('--simd <variant>', 'kernel variant: relaxed (FMA) when the engine has it, else simd128').choices(['auto', 'simd128', 'relaxed']).default('auto'))
     .option('--model <dir>', 'model folder with config.json and model.safetensors')
     .option('--weights <file>', 'weights file (overrides the folder\'s model.safetensors)')
     .option('--config <file|preset>', 'config file or preset (overrides the folder\'s config.json)');
+}
+
+/**
+ * --simd relaxed on an engine that has relaxed SIMD only behind a flag (Node 20): the CLI turns
+ * the flag on before any module is compiled.
+ */
+function simdOption(v: 'auto' | 'simd128' | 'relaxed'): 'auto' | 'simd128' | 'relaxed' {
+  if (v === 'relaxed' && !relaxedSimdSupported()) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return v;
 }
 
 export function program(): Command {
@@ -72,7 +84,7 @@ export function program(): Command {
     .requiredOption('--out <file>', 'output safetensors')
     .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
     .addOption(new Option('--seed <n>', 'mask seed when the inputs have no noise').argParser(uint))
-    .action((o) => runForward({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, maskRatio: o.maskRatio, seed: o.seed }, log));
+    .action((o) => runForward({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, maskRatio: o.maskRatio, seed: o.seed, simd: simdOption(o.simd) }, log));
 
   imageOptions(modelOptions(p.command('encode')))
     .description('embeddings of images (pooled, one per image), or with --inputs the encoder output latent_all [N,1+L,D] of pixel tensors')
@@ -82,7 +94,7 @@ export function program(): Command {
     .addOption(new Option('--pool <how>', 'pooling of the image embedding').choices(['mean', 'cls']).default('mean'))
     .addOption(new Option('--batch <n>', 'images per batch').argParser(positive).default(64))
     .action((images: string[], o) => (o.inputs
-      ? runEncodeTensors({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out }, log)
+      ? runEncodeTensors({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, simd: simdOption(o.simd) }, log)
       : runEncodeImages({ images, model: o.model, out: o.out, pool: o.pool, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn)));
 
   imageOptions(p.command('reconstruct'))

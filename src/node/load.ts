@@ -5,7 +5,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type MaeConfig, PRESET_NAMES, parseConfig, preset } from '../config.js';
-import { FileError, UsageError } from '../errors.js';
+import { FileError, KernelError, UsageError } from '../errors.js';
+import { type SimdVariant, chooseSimd, relaxedSimdSupported } from '../simd-support.js';
 import type { LoadOptions, ModelSource } from '../model.js';
 import { SafetensorsFile } from '../safetensors.js';
 import { loadWeights } from '../weights.js';
@@ -50,8 +51,8 @@ export function readPreprocessorJson(folder: string): unknown {
   }
 }
 
-export async function compileKernels(config: MaeConfig, encoderLengths?: number[], cacheDir?: string): Promise<KernelModule> {
-  const built = await buildKernels(config, { encoderLengths, cacheDir });
+export async function compileKernels(config: MaeConfig, encoderLengths?: number[], cacheDir?: string, simd: SimdVariant = chooseSimd()): Promise<KernelModule> {
+  const built = await buildKernels(config, { encoderLengths, cacheDir, simd });
   return { module: await WebAssembly.compile(built.wasm as Uint8Array<ArrayBuffer>), manifest: built.manifest };
 }
 
@@ -67,12 +68,14 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
   const weightsPath = opts.weights ?? join(opts.model!, 'model.safetensors');
   const file = SafetensorsFile.parse(readBytes(weightsPath, 'weights'), weightsPath);
   const weights = loadWeights(file, config);
-  const kernels = await compileKernels(config, undefined, opts.cacheDir);
+  const simd = chooseSimd(opts.simd);
+  if (simd === 'relaxed' && !relaxedSimdSupported()) throw new KernelError('relaxed SIMD was asked for, but this engine does not validate it (Node 20: run with --experimental-wasm-relaxed-simd)');
+  const kernels = await compileKernels(config, undefined, opts.cacheDir, simd);
   return {
     config,
     preprocessor: opts.model ? readPreprocessorJson(opts.model) : undefined,
     weights,
     kernels,
-    extend: (lengths) => compileKernels(config, lengths, opts.cacheDir),
+    extend: (lengths) => compileKernels(config, lengths, opts.cacheDir, simd),
   };
 }
