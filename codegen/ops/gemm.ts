@@ -15,6 +15,9 @@
 import { type GemmSpec, kernelName } from '../../src/plan.js';
 import type { EmittedFunction } from './kernel-source.js';
 
+/** K steps per loop iteration. */
+const UNROLL = 1;
+
 const GEMM_PARAMS = [['a', 'usize'], ['b', 'usize'], ['bias', 'usize'], ['c', 'usize'], ['res', 'usize'], ['m', 'i32']] as const;
 
 /**
@@ -32,17 +35,27 @@ function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: str
   for (let r = 0; r < rows; r++) for (let v = 0; v < nv; v++) L.push(`  let ${acc(r, v)} = f32x4.splat(0);`);
   L.push(`  let pa = ai;`);
   L.push(`  let pb: usize = ${bStart};`);
-  L.push(`  for (let k = 0; k < ${s.k}; k++) {`);
-  for (let v = 0; v < nv; v++) L.push(`    const b${v} = v128.load(pb, ${16 * v});`);
-  for (let r = 0; r < rows; r++) {
-    L.push(`    const a${r} = v128.load32_splat(pa, ${r * lda});`);
-    for (let v = 0; v < nv; v++) {
-      L.push(fma ? `    ${acc(r, v)} = f32x4.relaxed_madd(a${r}, b${v}, ${acc(r, v)});` : `    ${acc(r, v)} = f32x4.add(${acc(r, v)}, f32x4.mul(a${r}, b${v}));`);
+  // K unrolled by UNROLL (fewer loop-control instructions per multiply-add), then the rest.
+  const step = (u: number): void => {
+    for (let v = 0; v < nv; v++) L.push(`    const b${v}_${u} = v128.load(pb, ${u * bStep + 16 * v});`);
+    for (let r = 0; r < rows; r++) {
+      L.push(`    const a${r}_${u} = v128.load32_splat(pa, ${r * lda + 4 * u});`);
+      for (let v = 0; v < nv; v++) {
+        L.push(fma ? `    ${acc(r, v)} = f32x4.relaxed_madd(a${r}_${u}, b${v}_${u}, ${acc(r, v)});` : `    ${acc(r, v)} = f32x4.add(${acc(r, v)}, f32x4.mul(a${r}_${u}, b${v}_${u}));`);
+      }
     }
+  };
+  const unrolled = Math.floor(s.k / UNROLL) * UNROLL;
+  if (unrolled > 0) {
+    L.push(`  for (let k = 0; k < ${unrolled}; k += ${UNROLL}) {`);
+    for (let u = 0; u < UNROLL; u++) step(u);
+    L.push(`    pa += ${4 * UNROLL};`, `    pb += ${UNROLL * bStep};`, `  }`);
   }
-  L.push(`    pa += 4;`);
-  L.push(`    pb += ${bStep};`);
-  L.push(`  }`);
+  if (s.k > unrolled) {
+    L.push(`  for (let k = ${unrolled}; k < ${s.k}; k++) {`);
+    step(0);
+    L.push(`    pa += 4;`, `    pb += ${bStep};`, `  }`);
+  }
   for (let r = 0; r < rows; r++) {
     for (let v = 0; v < nv; v++) {
       const x = acc(r, v);
