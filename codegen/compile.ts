@@ -74,12 +74,14 @@ function writeAtomic(path: string, data: Uint8Array | string): void {
 }
 
 /** Compiles AssemblyScript source (plus the core under core/) to wasm bytes. */
-export async function compileAssemblyScript(source: string, simd: SimdVariant = 'simd128'): Promise<Uint8Array> {
+export async function compileAssemblyScript(source: string, simd: SimdVariant = 'simd128', threads = false): Promise<Uint8Array> {
   // Loaded here, not at the top: a cache hit never pays for the compiler (binaryen) start-up.
   const { default: asc } = await import('assemblyscript/asc');
   const outputs: Record<string, Uint8Array | string> = {};
   const stderr = asc.createMemoryStream();
-  const result = await asc.main(['kernels.ts', '--outFile', 'kernels.wasm', ...toArgv(ASC_OPTIONS), '--enable', FEATURES[simd].join(',')], {
+  const result = await asc.main(['kernels.ts', '--outFile', 'kernels.wasm', ...toArgv(ASC_OPTIONS), '--enable', [...FEATURES[simd], ...(threads ? ['threads'] : [])].join(','),
+    // Shared memory: the import must declare a maximum; the host's memory is smaller and fixed.
+    ...(threads ? ['--sharedMemory', '--maximumMemory', '65536'] : [])], {
     stderr,
     stdout: asc.createMemoryStream(),
     readFile: (name: string) => {
@@ -110,19 +112,20 @@ function toArgv(o: typeof ASC_OPTIONS): string[] {
  * The kernel module for a config: from the cache when present, else generated (ts-morph, loaded
  * only then), compiled and cached.
  */
-export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: readonly number[]; cacheDir?: string; force?: boolean; simd?: SimdVariant } = {}): Promise<CompiledKernels> {
+export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: readonly number[]; cacheDir?: string; force?: boolean; simd?: SimdVariant; threads?: boolean } = {}): Promise<CompiledKernels> {
   const simd = opts.simd ?? 'simd128';
+  const threads = opts.threads ?? false;
   const lengths = [...new Set(opts.encoderLengths ?? defaultEncoderLengths(cfg))].sort((a, b) => a - b);
   const hash = configHash(cfg, lengths);
-  const dir = join(opts.cacheDir ?? defaultCacheDir(), `${hash}-${simd}-${toolchainDigest()}`);
+  const dir = join(opts.cacheDir ?? defaultCacheDir(), `${hash}-${simd}${threads ? '-threads' : ''}-${toolchainDigest()}`);
   const wasmPath = join(dir, 'kernels.wasm');
   const manifestPath = join(dir, 'manifest.json');
   if (!opts.force && existsSync(wasmPath) && existsSync(manifestPath)) {
     return { wasm: new Uint8Array(readFileSync(wasmPath)), manifest: JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest, dir, compiled: false };
   }
   const { generateKernels } = await import('./generate.js');
-  const gen = generateKernels(cfg, lengths, simd);
-  const wasm = await compileAssemblyScript(gen.source, simd);
+  const gen = generateKernels(cfg, lengths, simd, threads);
+  const wasm = await compileAssemblyScript(gen.source, simd, threads);
   mkdirSync(dir, { recursive: true });
   writeAtomic(join(dir, 'kernels.ts'), gen.source);
   writeAtomic(manifestPath, JSON.stringify(gen.manifest, null, 2) + '\n');

@@ -71,10 +71,10 @@ export function emitModuleSource(specs: readonly KernelSpec[], title: string, op
   return { source: file.getFullText(), ordered };
 }
 
-export function generateKernels(cfg: MaeConfig, encoderLengths?: readonly number[], simd: SimdVariant = 'simd128'): GeneratedModule {
+export function generateKernels(cfg: MaeConfig, encoderLengths?: readonly number[], simd: SimdVariant = 'simd128', threads = false): GeneratedModule {
   const plan = planKernels(cfg, encoderLengths);
   const hash = configHash(cfg, plan.encoderLengths);
-  const { source, ordered } = emitModuleSource(plan.specs, `for config ${hash} (${simd})`, { simd });
+  const { source, ordered } = emitModuleSource(plan.specs, `for config ${hash} (${simd}${threads ? ', threads' : ''})`, { simd });
   const layout = layoutOf(cfg);
   const manifest: Manifest = {
     format: 'edge-mae-kernels/1',
@@ -83,6 +83,7 @@ export function generateKernels(cfg: MaeConfig, encoderLengths?: readonly number
     config: toHfJson(cfg),
     encoderLengths: [...plan.encoderLengths],
     simd,
+    threads,
     kernels: ordered.map((s) => ({ name: kernelName(s), exported: s.op !== 'gemm' || s.m === null, spec: s })),
     memory: { arenaBase: ARENA_BASE, pages: memoryPages(layout), layout },
     sourceSha256: createHash('sha256').update(source).digest('hex'),

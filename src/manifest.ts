@@ -12,6 +12,8 @@ export interface Manifest {
   readonly encoderLengths: number[];
   /** simd128, or relaxed (GEMMs on f32x4.relaxed_madd). */
   readonly simd: SimdVariant;
+  /** Built for shared memory and threads (one instance per kernel thread). */
+  readonly threads: boolean;
   readonly kernels: Array<{ name: string; exported: boolean; spec: KernelSpec }>;
   readonly memory: { arenaBase: number; pages: number; layout: MemoryLayout };
   /** SHA-256 of the generated AssemblyScript source. */

@@ -10,7 +10,7 @@ import { type Masking, randomMasking, seededNoise } from './masking.js';
 import { forwardLoss } from './loss.js';
 import { imagePixels } from './patchify.js';
 import type { MaeWeights } from './weights.js';
-import { type KernelModule, WasmBackend } from './backend/wasm.js';
+import { type KernelModule, type WasmBackendOptions, WasmBackend } from './backend/wasm.js';
 import { type PreprocessorConfig, parsePreprocessorConfig } from './image/preprocess.js';
 import type { SimdVariant } from './simd-support.js';
 
@@ -62,6 +62,9 @@ export interface ModelSource {
   extend?: (encoderLengths: number[]) => Promise<KernelModule>;
   /** The folder's preprocessor_config.json, parsed JSON (absent: ImageNet / 0.5 defaults). */
   preprocessor?: unknown;
+  /** Kernel threads (default 1); > 1 needs a module built with threads and startWorkers. */
+  threads?: number;
+  startWorkers?: WasmBackendOptions['startWorkers'];
 }
 
 /** Options of MaeModel.load in Node: a model folder and where its parts come from. */
@@ -76,6 +79,8 @@ export interface LoadOptions {
   cacheDir?: string;
   /** Kernel variant: 'auto' (default) takes relaxed SIMD (FMA) when the engine validates it, else SIMD128. */
   simd?: SimdVariant | 'auto';
+  /** Kernel threads sharing the memory (default 1): GEMM panels and attention heads are split between them. */
+  threads?: number;
 }
 
 export class MaeModel {
@@ -108,7 +113,7 @@ export class MaeModel {
       const { loadModelSource } = await import('./node/load.js');
       return MaeModel.load(await loadModelSource(typeof source === 'string' ? { model: source } : source));
     }
-    const backend = await WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend });
+    const backend = await WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend, threads: source.threads, startWorkers: source.startWorkers });
     return new MaeModel(source.config, backend, source.preprocessor);
   }
 

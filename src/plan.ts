@@ -212,7 +212,14 @@ export function weightSizes(cfg: MaeConfig): Array<[string, number]> {
 /** Regions are 64-byte aligned with at least 64 bytes of slack after each: partial-vector tail loads stay inside. */
 const align = (bytes: number): number => Math.ceil(bytes / 64) * 64 + 64;
 
-export function layoutOf(cfg: MaeConfig): MemoryLayout {
+/** Per-thread attention scratch (floats): each thread works on its own heads. */
+export function attentionScratch(cfg: MaeConfig): { scores: number; kt: number } {
+  const sh = shapesOf(cfg);
+  const T = 1 + sh.numPatches;
+  return { scores: T * T, kt: Math.max(sh.headDim, sh.decoderHeadDim) * T };
+}
+
+export function layoutOf(cfg: MaeConfig, threads = 1): MemoryLayout {
   const sh = shapesOf(cfg);
   const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize, L = sh.numPatches;
   const T = 1 + L;
@@ -234,8 +241,8 @@ export function layoutOf(cfg: MaeConfig): MemoryLayout {
     qkv: place(T * 3 * W),
     att: place(T * W),
     hidden: place(T * Math.max(cfg.intermediateSize, cfg.decoderIntermediateSize)),
-    scores: place(T * T),
-    kt: place(Math.max(sh.headDim, sh.decoderHeadDim) * T),
+    scores: place(threads * attentionScratch(cfg).scores),
+    kt: place(threads * attentionScratch(cfg).kt),
     latent: place(T * D),
     emb: place(T * Dd),
     pred: place(T * sh.patchDim),

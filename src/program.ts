@@ -6,7 +6,7 @@
  */
 import type { MaeConfig } from './config.js';
 import { shapesOf } from './config.js';
-import type { BufferName, KernelPlan, StackKernels } from './plan.js';
+import { type BufferName, type KernelPlan, type StackKernels, gemmTile, panelCount } from './plan.js';
 import { KernelError } from './errors.js';
 
 /** A kernel argument: a buffer (optionally a number of rows in), a packed weight, an integer, or none. */
@@ -16,8 +16,17 @@ export type Arg =
   | { readonly int: number }
   | { readonly none: true };
 
+/**
+ * How a step's work divides between threads: the kernel takes a trailing range [from, to) of
+ * weight panels or attention heads. Steps without it run on one thread.
+ */
+export interface Split {
+  readonly over: 'panels' | 'heads';
+  readonly parts: number;
+}
+
 export type Step =
-  | { readonly kernel: string; readonly args: readonly Arg[] }
+  | { readonly kernel: string; readonly args: readonly Arg[]; readonly split?: Split }
   /** Copies a packed weight into the first elements of a buffer. */
   | { readonly copy: { readonly weight: string; readonly to: BufferName } };
 
@@ -26,8 +35,12 @@ const w = (weight: string): Arg => ({ weight });
 const int = (n: number): Arg => ({ int: n });
 const none: Arg = { none: true };
 
+/** A weight GEMM [k → n] splits over its column panels. */
+const linearSplit = (k: number, n: number): Split => ({ over: 'panels', parts: panelCount(n, gemmTile(k, n).nr) });
+
 /** Pre-norm transformer blocks on x [t, width] in place (timm Block: x + attn(LN1 x), x + mlp(LN2 x)). */
-function blocks(k: StackKernels, prefix: string, layers: number, t: number): Step[] {
+function blocks(k: StackKernels, prefix: string, layers: number, t: number, width: number, mlp: number, heads: number): Step[] {
+  const panels = (n: number, kk: number): Split => linearSplit(kk, n);
   const attention = k.attention[t];
   if (!attention) throw new KernelError(`no ${prefix} attention kernel for sequence length ${t} in this module`);
   const steps: Step[] = [];
@@ -35,12 +48,12 @@ function blocks(k: StackKernels, prefix: string, layers: number, t: number): Ste
     const p = `${prefix}.${i}`;
     steps.push(
       { kernel: k.layerNorm, args: [buf('x'), w(`${p}.ln1.w`), w(`${p}.ln1.b`), buf('xln'), int(t)] },
-      { kernel: k.qkv, args: [buf('xln'), w(`${p}.qkv.w`), w(`${p}.qkv.b`), buf('qkv'), none, int(t)] },
-      { kernel: attention, args: [buf('qkv'), buf('att'), buf('scores'), buf('kt')] },
-      { kernel: k.proj, args: [buf('att'), w(`${p}.proj.w`), w(`${p}.proj.b`), buf('x'), buf('x'), int(t)] },
+      { kernel: k.qkv, args: [buf('xln'), w(`${p}.qkv.w`), w(`${p}.qkv.b`), buf('qkv'), none, int(t)], split: panels(3 * width, width) },
+      { kernel: attention, args: [buf('qkv'), buf('att'), buf('scores'), buf('kt')], split: { over: 'heads', parts: heads } },
+      { kernel: k.proj, args: [buf('att'), w(`${p}.proj.w`), w(`${p}.proj.b`), buf('x'), buf('x'), int(t)], split: panels(width, width) },
       { kernel: k.layerNorm, args: [buf('x'), w(`${p}.ln2.w`), w(`${p}.ln2.b`), buf('xln'), int(t)] },
-      { kernel: k.fc1, args: [buf('xln'), w(`${p}.fc1.w`), w(`${p}.fc1.b`), buf('hidden'), none, int(t)] },
-      { kernel: k.fc2, args: [buf('hidden'), w(`${p}.fc2.w`), w(`${p}.fc2.b`), buf('x'), buf('x'), int(t)] },
+      { kernel: k.fc1, args: [buf('xln'), w(`${p}.fc1.w`), w(`${p}.fc1.b`), buf('hidden'), none, int(t)], split: panels(mlp, width) },
+      { kernel: k.fc2, args: [buf('hidden'), w(`${p}.fc2.w`), w(`${p}.fc2.b`), buf('x'), buf('x'), int(t)], split: panels(width, mlp) },
     );
   }
   return steps;
@@ -56,10 +69,10 @@ export function encoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number): 
   const t = 1 + keep;
   return [
     { kernel: plan.patchGather, args: [buf('pixels'), buf('ids'), int(keep), buf('patches')] },
-    { kernel: plan.patchEmbed, args: [buf('patches'), w('patch.w'), w('patch.b'), buf('x', 1, D), none, int(keep)] },
+    { kernel: plan.patchEmbed, args: [buf('patches'), w('patch.w'), w('patch.b'), buf('x', 1, D), none, int(keep)], split: linearSplit(shapesOf(cfg).patchDim, D) },
     { kernel: plan.addPos, args: [buf('x', 1, D), w('pos'), buf('ids'), int(keep)] },
     { copy: { weight: 'cls_pos', to: 'x' } },
-    ...blocks(plan.encoder, 'enc', cfg.numHiddenLayers, t),
+    ...blocks(plan.encoder, 'enc', cfg.numHiddenLayers, t, D, cfg.intermediateSize, cfg.numAttentionHeads),
     { kernel: plan.encoder.layerNorm, args: [buf('x'), w('norm.w'), w('norm.b'), buf('latent'), int(t)] },
   ];
 }
@@ -71,10 +84,10 @@ export function encoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number): 
 export function decoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number): Step[] {
   const t = 1 + shapesOf(cfg).numPatches;
   return [
-    { kernel: plan.decoderEmbed, args: [buf('latent'), w('dec_embed.w'), w('dec_embed.b'), buf('emb'), none, int(1 + keep)] },
+    { kernel: plan.decoderEmbed, args: [buf('latent'), w('dec_embed.w'), w('dec_embed.b'), buf('emb'), none, int(1 + keep)], split: linearSplit(cfg.hiddenSize, cfg.decoderHiddenSize) },
     { kernel: plan.unshuffle, args: [buf('emb'), w('mask_token'), w('dec_pos'), buf('ids'), int(keep), buf('x')] },
-    ...blocks(plan.decoder, 'dec', cfg.decoderNumHiddenLayers, t),
+    ...blocks(plan.decoder, 'dec', cfg.decoderNumHiddenLayers, t, cfg.decoderHiddenSize, cfg.decoderIntermediateSize, cfg.decoderNumAttentionHeads),
     { kernel: plan.decoder.layerNorm, args: [buf('x'), w('dec_norm.w'), w('dec_norm.b'), buf('xln'), int(t)] },
-    { kernel: plan.pred, args: [buf('xln'), w('pred.w'), w('pred.b'), buf('pred'), none, int(t)] },
+    { kernel: plan.pred, args: [buf('xln'), w('pred.w'), w('pred.b'), buf('pred'), none, int(t)], split: linearSplit(cfg.decoderHiddenSize, shapesOf(cfg).patchDim) },
   ];
 }

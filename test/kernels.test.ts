@@ -168,7 +168,7 @@ for (const simd of VARIANTS) for (const s of GEMMS) {
       const bias = arena.alloc(s.n, rand);
       const res = arena.alloc(m * s.ldr, rand);
       const c = arena.alloc(m * s.ldc); // guard-filled: padding columns must keep the guard
-      fns[name](a, b, s.bias ? bias : 0, c, s.residual ? res : 0, m);
+      fns[name](a, b, s.bias ? bias : 0, c, s.residual ? res : 0, m, 0, Math.ceil(s.n / s.nr));
       const expected = Float32Array.from(arena.view(c, m * s.ldc));
       gemmRef(s, m, arena.view(a, m * s.lda), bRowMajor, arena.view(bias, s.n), arena.view(res, m * s.ldr), expected as unknown as Float32Array);
       assertClose(arena.view(c, m * s.ldc), expected, 1e-5, `${name} m=${m}`);
@@ -233,7 +233,7 @@ for (const s of OTHERS) {
       const out = arena.alloc(s.t * width);
       const scores = arena.alloc(s.t * s.t);
       const kt = arena.alloc(s.headDim * s.t);
-      fns[name](qkv, out, scores, kt);
+      fns[name](qkv, out, scores, kt, 0, s.heads);
       assertClose(arena.view(out, s.t * width), attentionRef(arena.view(qkv, s.t * 3 * width), s.t, s.heads, s.headDim), 1e-5, name);
       assert.ok(arena.guardIntact(out, s.t * width));
     } else if (s.op === 'patch_gather') {

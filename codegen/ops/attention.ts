@@ -11,7 +11,7 @@ export function emitAttention(s: AttentionSpec): EmittedFunction {
   const width = s.heads * s.headDim;
   const { scores, values } = attentionGemms(s);
   const body = `
-for (let h = 0; h < ${s.heads}; h++) {
+for (let h = h0; h < h1; h++) {
   const q = qkv + <usize>(h * ${s.headDim}) * 4;
   const k = qkv + <usize>(${width} + h * ${s.headDim}) * 4;
   const v = qkv + <usize>(${2 * width} + h * ${s.headDim}) * 4;
@@ -22,9 +22,9 @@ for (let h = 0; h < ${s.heads}; h++) {
 }`;
   return {
     name: kernelName(s),
-    params: [['qkv', 'usize'], ['out', 'usize'], ['scores', 'usize'], ['kt', 'usize']],
+    params: [['qkv', 'usize'], ['out', 'usize'], ['scores', 'usize'], ['kt', 'usize'], ['h0', 'i32'], ['h1', 'i32']],
     body: body.trim(),
-    doc: `out[${s.t},${width}] = softmax(Q·Kᵀ/√${s.headDim})·V over ${s.heads} heads of width ${s.headDim}; scratch scores [${s.t},${s.t}], kt [${s.headDim},${s.t}].`,
+    doc: `out[${s.t},${width}] = softmax(Q·Kᵀ/√${s.headDim})·V over heads [h0, h1) of ${s.heads}, width ${s.headDim}; scratch scores [${s.t},${s.t}], kt [${s.headDim},${s.t}].`,
     exported: true,
   };
 }

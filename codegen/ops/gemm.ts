@@ -19,6 +19,8 @@ import type { EmittedFunction } from './kernel-source.js';
 const UNROLL = 1;
 
 const GEMM_PARAMS = [['a', 'usize'], ['b', 'usize'], ['bias', 'usize'], ['c', 'usize'], ['res', 'usize'], ['m', 'i32']] as const;
+/** Packed GEMMs also take a range of panels [p0, p1): threads split the columns between them. */
+const PACKED_PARAMS = [...GEMM_PARAMS, ['p0', 'i32'], ['p1', 'i32']] as const;
 
 /**
  * One tile: `rows` rows × (`vectors` full vectors + a partial one of `tail` lanes). `col` is the
@@ -100,12 +102,13 @@ function packedBody(s: GemmSpec, fma: boolean): string {
   const rest = s.n - full * s.nr;
   const L: string[] = [];
   if (full > 0) {
-    L.push(`for (let p = 0; p < ${full}; p++) {`);
+    L.push(`const pEnd = min<i32>(p1, ${full});`);
+    L.push(`for (let p = p0; p < pEnd; p++) {`);
     L.push(rowLoop(s, (rows) => tile(s, rows, s.nr / 4, 0, `<usize>p * ${s.nr * 4}`, `b + <usize>p * ${panelBytes}`, s.nr * 4, fma)));
     L.push(`}`);
   }
   if (rest > 0) {
-    L.push(`{`);
+    L.push(`if (p1 > ${full}) {`);
     L.push(rowLoop(s, (rows) => tile(s, rows, Math.floor(rest / 4), rest % 4, String(full * s.nr * 4), `b + ${full * panelBytes}`, s.nr * 4, fma)));
     L.push(`}`);
   }
@@ -128,7 +131,7 @@ export function emitGemm(s: GemmSpec, fma = false): EmittedFunction {
   const bDesc = s.packed ? `B[${s.k},${s.n}] packed in ${s.nr}-column panels` : `B[${s.k},${s.n}] (ld ${s.ldb})`;
   return {
     name: kernelName(s),
-    params: GEMM_PARAMS,
+    params: s.packed ? PACKED_PARAMS : GEMM_PARAMS,
     body: s.packed ? packedBody(s, fma) : rowMajorBody(s, fma),
     doc: `C[${s.m ?? 'm'},${s.n}] (ld ${s.ldc}) = A[${s.m ?? 'm'},${s.k}] (ld ${s.lda}) · ${bDesc}${epi}; ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
     exported: s.m === null,

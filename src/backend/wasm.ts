@@ -1,7 +1,9 @@
 /**
  * The WebAssembly backend: the generated kernel module instantiated on a memory the host sizes at
  * load (initial = maximum, so it never grows and typed-array views never detach), weights packed
- * into it once, and the encoder/decoder programs run as precomputed kernel calls.
+ * into it once, and the encoder/decoder programs run as precompiled kernel calls — on this thread,
+ * or split over N threads that share the memory (a module built with threads, one instance per
+ * worker, panels and heads divided between them, barriers between steps).
  */
 import type { MaeConfig } from '../config.js';
 import { shapesOf } from '../config.js';
@@ -12,11 +14,35 @@ import { packWeights } from '../pack.js';
 import { type Step, decoderProgram, encoderProgram } from '../program.js';
 import type { MaeWeights } from '../weights.js';
 import type { MaeBackend } from './backend.js';
+import { CTRL } from './barrier.js';
+import { type KernelExports, type RunProgram, compileProgram } from './program-runner.js';
 
 /** A compiled kernel module and its manifest. */
 export interface KernelModule {
   readonly module: WebAssembly.Module;
   readonly manifest: Manifest;
+}
+
+/** Kernel threads other than the calling one (workers), started by the platform's entry point. */
+export interface WorkerPool {
+  /** Sends a message to every worker and resolves when each has acknowledged it. */
+  broadcast(message: WorkerMessage): Promise<void>;
+  terminate(): void;
+}
+
+/** What the host tells a kernel worker. */
+export type WorkerMessage =
+  | { type: 'program'; id: number; steps: Step[] }
+  | { type: 'module'; module: WebAssembly.Module; encoderLengths: number[] };
+
+/** What a kernel worker starts with. */
+export interface WorkerInit {
+  readonly module: WebAssembly.Module;
+  readonly memory: WebAssembly.Memory;
+  readonly ctrl: Int32Array;
+  readonly index: number;
+  readonly threads: number;
+  readonly config: MaeConfig;
 }
 
 export interface WasmBackendOptions {
@@ -28,141 +54,144 @@ export interface WasmBackendOptions {
    * module was not built for). Absent at the edge, where modules are precompiled.
    */
   readonly extend?: (encoderLengths: number[]) => Promise<KernelModule>;
+  /** Threads (> 1 needs a module built with threads and a way to start workers). */
+  readonly threads?: number;
+  readonly startWorkers?: (init: Omit<WorkerInit, 'index'>) => Promise<WorkerPool>;
 }
 
-type Exports = Record<string, (...args: number[]) => unknown> & { heap_base(): number };
-type Call = () => void;
+/** Instantiates a kernel module on a memory and checks it fits the arena. */
+export async function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<KernelExports> {
+  const instance = await WebAssembly.instantiate(module, {
+    env: {
+      memory,
+      abort: () => { throw new KernelError('kernel module aborted'); },
+    },
+  });
+  const exports = instance.exports as unknown as KernelExports;
+  if (exports.heap_base() > ARENA_BASE) throw new KernelError(`kernel module's static data (${exports.heap_base()} bytes) overlaps the arena at ${ARENA_BASE}`);
+  return exports;
+}
 
 export class WasmBackend implements MaeBackend {
   readonly kind = 'wasm';
-  private memoryNote: string;
-  private simd = 'simd128';
-
-  get description(): string {
-    return `wasm: ${this.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD128'}, ${this.memoryNote}`;
-  }
   private readonly memory: WebAssembly.Memory;
   private readonly f32: Float32Array;
   private readonly i32: Int32Array;
   private readonly layout: MemoryLayout;
-  private exports!: Exports;
+  private readonly threads: number;
+  private readonly ctrl?: Int32Array;
+  private pool?: WorkerPool;
+  private exports!: KernelExports;
   private plan!: KernelPlan;
-  private readonly programs = new Map<string, Call[]>();
+  private simd = 'simd128';
+  private readonly programs = new Map<string, { id: number; run: RunProgram }>();
+  private nextProgramId = 1;
   private disposed = false;
 
-  private constructor(private readonly cfg: MaeConfig, private readonly extend: WasmBackendOptions['extend']) {
-    this.layout = layoutOf(cfg);
+  private constructor(private readonly cfg: MaeConfig, private readonly opts: WasmBackendOptions) {
+    this.threads = opts.threads ?? 1;
+    if (this.threads > 1 && !opts.kernels.manifest.threads) throw new KernelError(`threads: ${this.threads} needs a kernel module built with threads`);
+    this.layout = layoutOf(cfg, this.threads);
     const pages = memoryPages(this.layout);
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: this.threads > 1 });
     this.f32 = new Float32Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
-    this.memoryNote = `1 thread, ${(pages * 65536 / 2 ** 20).toFixed(1)} MiB memory`;
+    if (this.threads > 1) this.ctrl = new Int32Array(new SharedArrayBuffer(CTRL.size * 4));
+  }
+
+  get description(): string {
+    const pages = memoryPages(this.layout);
+    const simd = this.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD128';
+    return `wasm: ${simd}, ${this.threads} thread${this.threads > 1 ? 's' : ''}, ${(pages * 65536 / 2 ** 20).toFixed(1)} MiB memory`;
   }
 
   static async create(opts: WasmBackendOptions): Promise<WasmBackend> {
-    const b = new WasmBackend(opts.config, opts.extend);
+    const b = new WasmBackend(opts.config, opts);
     await b.instantiate(opts.kernels);
     packWeights(opts.config, opts.weights, (name, length) => {
       const r = b.layout.weights[name];
       if (!r || r.length !== length) throw new KernelError(`memory layout has no region of ${length} floats for weight '${name}'`);
-      return b.f32.subarray(b.f32Index(r.offset), b.f32Index(r.offset) + length);
+      const at = (ARENA_BASE + r.offset) >> 2;
+      return b.f32.subarray(at, at + length);
     });
+    if (b.threads > 1) {
+      if (!opts.startWorkers) throw new KernelError(`threads: ${b.threads} needs workers, and this platform entry cannot start them`);
+      b.pool = await opts.startWorkers({ module: opts.kernels.module, memory: b.memory, ctrl: b.ctrl!, threads: b.threads, config: opts.config });
+    }
     return b;
   }
 
   private async instantiate(k: KernelModule): Promise<void> {
-    if (k.manifest.memory.arenaBase !== ARENA_BASE || k.manifest.memory.pages !== memoryPages(this.layout)) {
-      throw new KernelError(`kernel module ${k.manifest.configHash} was built for another memory layout than this config's`);
-    }
-    const instance = await WebAssembly.instantiate(k.module, {
-      env: {
-        memory: this.memory,
-        abort: () => { throw new KernelError('kernel module aborted'); },
-      },
-    });
-    const exports = instance.exports as unknown as Exports;
-    if (exports.heap_base() > ARENA_BASE) throw new KernelError(`kernel module's static data (${exports.heap_base()} bytes) overlaps the arena at ${ARENA_BASE}`);
+    if (k.manifest.memory.arenaBase !== ARENA_BASE) throw new KernelError(`kernel module ${k.manifest.configHash} was built for another memory layout`);
+    const exports = await instantiateKernels(k.module, this.memory);
     const plan = planKernels(this.cfg, k.manifest.encoderLengths);
+    const names = new Set(k.manifest.kernels.map((x) => x.name));
     for (const s of plan.specs) {
       if (s.op === 'gemm' && s.m !== null) continue;
-      const name = k.manifest.kernels.find((x) => x.spec === s || JSON.stringify(x.spec) === JSON.stringify(s))?.name;
-      if (!name || typeof exports[name] !== 'function') throw new KernelError(`kernel module ${k.manifest.configHash} lacks a kernel this config needs (${JSON.stringify(s)})`);
+      const entry = k.manifest.kernels.find((x) => JSON.stringify(x.spec) === JSON.stringify(s));
+      if (!entry || !names.has(entry.name) || typeof exports[entry.name] !== 'function') {
+        throw new KernelError(`kernel module ${k.manifest.configHash} lacks a kernel this config needs (${JSON.stringify(s)}); rebuild it (edge-mae build --force)`);
+      }
     }
     this.exports = exports;
     this.plan = plan;
     this.simd = k.manifest.simd;
     this.programs.clear();
+    if (this.pool) await this.pool.broadcast({ type: 'module', module: k.module, encoderLengths: [...k.manifest.encoderLengths] });
   }
 
-  private f32Index(byteOffset: number): number {
-    return (ARENA_BASE + byteOffset) >> 2;
-  }
-
-  /** Turns a program into closures over resolved pointers: no lookups per call. */
-  private compile(steps: Step[]): Call[] {
-    const ptr = (byteOffset: number): number => ARENA_BASE + byteOffset;
-    return steps.map((step): Call => {
-      if ('copy' in step) {
-        const src = this.layout.weights[step.copy.weight];
-        const dst = this.f32Index(this.layout.buffers[step.copy.to].offset);
-        const from = this.f32Index(src.offset);
-        return () => this.f32.copyWithin(dst, from, from + src.length);
-      }
-      const fn = this.exports[step.kernel];
-      if (typeof fn !== 'function') throw new KernelError(`kernel '${step.kernel}' is not exported by the module`);
-      const args = step.args.map((a) => {
-        if ('buffer' in a) return ptr(this.layout.buffers[a.buffer].offset + (a.row ?? 0) * (a.width ?? 0) * 4);
-        if ('weight' in a) {
-          const r = this.layout.weights[a.weight];
-          if (!r) throw new KernelError(`program refers to unknown weight '${a.weight}'`);
-          return ptr(r.offset);
-        }
-        if ('int' in a) return a.int;
-        return 0;
-      });
-      return () => { fn(...args); };
-    });
-  }
-
-  private async program(kind: 'encoder' | 'decoder', keep: number): Promise<Call[]> {
+  private async program(kind: 'encoder' | 'decoder', keep: number): Promise<{ id: number; run: RunProgram }> {
     const key = `${kind}:${keep}`;
     let p = this.programs.get(key);
     if (p) return p;
     if (kind === 'encoder' && !this.plan.encoder.attention[1 + keep]) {
-      if (!this.extend) throw new KernelError(`this kernel module has no encoder attention for ${keep} kept patches (built for ${this.plan.encoderLengths.map((t) => t - 1).join(', ')}); build one for this mask ratio`);
-      await this.instantiate(await this.extend([...this.plan.encoderLengths, 1 + keep]));
+      if (!this.opts.extend) throw new KernelError(`this kernel module has no encoder attention for ${keep} kept patches (built for ${this.plan.encoderLengths.map((t) => t - 1).join(', ')}); build one for this mask ratio`);
+      await this.instantiate(await this.opts.extend([...this.plan.encoderLengths, 1 + keep]));
     }
-    p = this.compile(kind === 'encoder' ? encoderProgram(this.cfg, this.plan, keep) : decoderProgram(this.cfg, this.plan, keep));
+    const steps = kind === 'encoder' ? encoderProgram(this.cfg, this.plan, keep) : decoderProgram(this.cfg, this.plan, keep);
+    const id = this.nextProgramId++;
+    if (this.pool) await this.pool.broadcast({ type: 'program', id, steps });
+    p = { id, run: compileProgram(steps, this.exports, this.layout, this.cfg, this.f32, { index: 0, count: this.threads, ctrl: this.ctrl }) };
     this.programs.set(key, p);
     return p;
+  }
+
+  /** Runs a program here, and on the workers when threaded (they are woken through the control words). */
+  private execute(p: { id: number; run: RunProgram }): void {
+    if (this.ctrl) {
+      Atomics.store(this.ctrl, CTRL.program, p.id);
+      Atomics.add(this.ctrl, CTRL.job, 1);
+      Atomics.notify(this.ctrl, CTRL.job);
+    }
+    p.run();
   }
 
   private write(buffer: 'pixels' | 'ids' | 'latent', data: Float32Array | Int32Array): void {
     const r = this.layout.buffers[buffer];
     if (data.length > r.length) throw new KernelError(`${buffer}: ${data.length} values exceed the buffer's ${r.length}`);
-    (data instanceof Int32Array ? this.i32 : this.f32).set(data, this.f32Index(r.offset));
+    (data instanceof Int32Array ? this.i32 : this.f32).set(data, (ARENA_BASE + r.offset) >> 2);
   }
 
   private read(buffer: 'latent' | 'pred', from: number, length: number): Float32Array {
-    const at = this.f32Index(this.layout.buffers[buffer].offset) + from;
+    const at = ((ARENA_BASE + this.layout.buffers[buffer].offset) >> 2) + from;
     return this.f32.slice(at, at + length);
   }
 
   async encode(pixels: Float32Array, ids: Int32Array): Promise<Float32Array> {
     this.checkLive();
-    const calls = await this.program('encoder', ids.length);
+    const p = await this.program('encoder', ids.length);
     this.write('pixels', pixels);
     this.write('ids', ids);
-    for (const c of calls) c();
+    this.execute(p);
     return this.read('latent', 0, (1 + ids.length) * this.cfg.hiddenSize);
   }
 
   async decode(latent: Float32Array, idsRestore: Int32Array, keep: number): Promise<Float32Array> {
     this.checkLive();
-    const calls = await this.program('decoder', keep);
+    const p = await this.program('decoder', keep);
     this.write('latent', latent);
     this.write('ids', idsRestore);
-    for (const c of calls) c();
+    this.execute(p);
     const { numPatches, patchDim } = shapesOf(this.cfg);
     return this.read('pred', patchDim, numPatches * patchDim);
   }
@@ -174,5 +203,7 @@ export class WasmBackend implements MaeBackend {
   dispose(): void {
     this.disposed = true;
     this.programs.clear();
+    this.pool?.terminate();
+    this.pool = undefined;
   }
 }

@@ -12,6 +12,7 @@ import { SafetensorsFile } from '../safetensors.js';
 import { loadWeights } from '../weights.js';
 import type { KernelModule } from '../backend/wasm.js';
 import { buildKernels } from '../../codegen/compile.js';
+import { startNodeWorkers } from './threads.js';
 
 export function readBytes(path: string, what: string): Uint8Array {
   try {
@@ -51,8 +52,8 @@ export function readPreprocessorJson(folder: string): unknown {
   }
 }
 
-export async function compileKernels(config: MaeConfig, encoderLengths?: number[], cacheDir?: string, simd: SimdVariant = chooseSimd()): Promise<KernelModule> {
-  const built = await buildKernels(config, { encoderLengths, cacheDir, simd });
+export async function compileKernels(config: MaeConfig, encoderLengths?: number[], cacheDir?: string, simd: SimdVariant = chooseSimd(), threads = false): Promise<KernelModule> {
+  const built = await buildKernels(config, { encoderLengths, cacheDir, simd, threads });
   return { module: await WebAssembly.compile(built.wasm as Uint8Array<ArrayBuffer>), manifest: built.manifest };
 }
 
@@ -70,12 +71,16 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
   const weights = loadWeights(file, config);
   const simd = chooseSimd(opts.simd);
   if (simd === 'relaxed' && !relaxedSimdSupported()) throw new KernelError('relaxed SIMD was asked for, but this engine does not validate it (Node 20: run with --experimental-wasm-relaxed-simd)');
-  const kernels = await compileKernels(config, undefined, opts.cacheDir, simd);
+  const threads = opts.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`threads must be a positive integer, got ${threads}`);
+  const kernels = await compileKernels(config, undefined, opts.cacheDir, simd, threads > 1);
   return {
     config,
     preprocessor: opts.model ? readPreprocessorJson(opts.model) : undefined,
     weights,
     kernels,
-    extend: (lengths) => compileKernels(config, lengths, opts.cacheDir, simd),
+    extend: (lengths) => compileKernels(config, lengths, opts.cacheDir, simd, threads > 1),
+    threads,
+    startWorkers: startNodeWorkers,
   };
 }
