@@ -11,6 +11,7 @@ import { progress } from './progress.js';
 
 export interface EncodeImagesArgs extends ImageSourceArgs {
   model?: string;
+  threads?: number;
   out: string;
   pool?: Pooling;
   batch?: number;
@@ -20,7 +21,7 @@ export async function runEncodeImages(a: EncodeImagesArgs, log: (line: string) =
   const asJsonl = /\.jsonl?$/i.test(a.out);
   if (!asJsonl && !/\.safetensors$/i.test(a.out)) throw new UsageError(`--out '${a.out}': use a .jsonl or .safetensors file`);
   const pool = a.pool ?? 'mean';
-  const model = await MaeModel.load(a.model ?? DEFAULT_MODEL_DIR);
+  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads });
   try {
     const items = imageItems(a);
     const D = model.config.hiddenSize;

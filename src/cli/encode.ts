@@ -9,10 +9,11 @@ export interface EncodeTensorsArgs {
   inputs: string;
   out: string;
   simd?: 'auto' | 'simd128' | 'relaxed';
+  threads?: number;
 }
 
 export async function runEncodeTensors(a: EncodeTensorsArgs, log: (line: string) => void): Promise<void> {
-  const model = await MaeModel.load({ model: a.model, weights: a.weights, config: a.config, simd: a.simd });
+  const model = await MaeModel.load({ model: a.model, weights: a.weights, config: a.config, simd: a.simd, threads: a.threads });
   try {
     const { pixels, batch } = readInputs(a.inputs, model.config);
     const latentAll = await model.encode(pixels, { batch });

@@ -9,12 +9,13 @@ export interface ForwardArgs {
   inputs: string;
   out: string;
   simd?: 'auto' | 'simd128' | 'relaxed';
+  threads?: number;
   maskRatio?: number;
   seed?: number;
 }
 
 export async function runForward(a: ForwardArgs, log: (line: string) => void): Promise<void> {
-  const model = await MaeModel.load({ model: a.model, weights: a.weights, config: a.config, simd: a.simd });
+  const model = await MaeModel.load({ model: a.model, weights: a.weights, config: a.config, simd: a.simd, threads: a.threads });
   try {
     const cfg = model.config;
     const { pixels, batch, noise } = readInputs(a.inputs, cfg);

@@ -41,6 +41,8 @@ function scale(v: string): number {
   return n;
 }
 
+const threadsOption = (): Option => new Option('--threads <n>', 'kernel threads sharing the model\'s memory').argParser(positive).default(1);
+
 function imageOptions(cmd: Command): Command {
   return cmd
     .option('--fashion-mnist <split:range>', 'Fashion-MNIST images, e.g. test:0-7 (Debian package dataset-fashion-mnist)')
@@ -50,6 +52,7 @@ function imageOptions(cmd: Command): Command {
 function modelOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--simd <variant>', 'kernel variant: relaxed (FMA) when the engine has it, else simd128').choices(['auto', 'simd128', 'relaxed']).default('auto'))
+    .addOption(threadsOption())
     .option('--model <dir>', 'model folder with config.json and model.safetensors')
     .option('--weights <file>', 'weights file (overrides the folder\'s model.safetensors)')
     .option('--config <file|preset>', 'config file or preset (overrides the folder\'s config.json)');
@@ -84,7 +87,7 @@ export function program(): Command {
     .requiredOption('--out <file>', 'output safetensors')
     .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
     .addOption(new Option('--seed <n>', 'mask seed when the inputs have no noise').argParser(uint))
-    .action((o) => runForward({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, maskRatio: o.maskRatio, seed: o.seed, simd: simdOption(o.simd) }, log));
+    .action((o) => runForward({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, maskRatio: o.maskRatio, seed: o.seed, simd: simdOption(o.simd), threads: o.threads }, log));
 
   imageOptions(modelOptions(p.command('encode')))
     .description('embeddings of images (pooled, one per image), or with --inputs the encoder output latent_all [N,1+L,D] of pixel tensors')
@@ -94,10 +97,11 @@ export function program(): Command {
     .addOption(new Option('--pool <how>', 'pooling of the image embedding').choices(['mean', 'cls']).default('mean'))
     .addOption(new Option('--batch <n>', 'images per batch').argParser(positive).default(64))
     .action((images: string[], o) => (o.inputs
-      ? runEncodeTensors({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, simd: simdOption(o.simd) }, log)
-      : runEncodeImages({ images, model: o.model, out: o.out, pool: o.pool, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn)));
+      ? runEncodeTensors({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, simd: simdOption(o.simd), threads: o.threads }, log)
+      : runEncodeImages({ images, threads: o.threads, model: o.model, out: o.out, pool: o.pool, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn)));
 
   imageOptions(p.command('reconstruct'))
+    .addOption(threadsOption())
     .description('the MAE paper\'s figure for images: masked input | reconstruction | original, and each image\'s loss')
     .argument('[images...]', 'image files or folders (default: the bundled model\'s samples)')
     .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
@@ -106,9 +110,10 @@ export function program(): Command {
     .addOption(new Option('--seed <n>', 'mask seed').argParser(uint).default(0))
     .addOption(new Option('--scale <k>', 'nearest-neighbour enlargement of each panel (default: to ≥112 px)').argParser(scale))
     .option('--show-prediction', 'add a panel with the raw prediction (before the visible patches are pasted back)')
-    .action((images: string[], o) => runReconstruct({ images, model: o.model, out: o.out, maskRatio: o.maskRatio, seed: o.seed, scale: o.scale, showPrediction: o.showPrediction, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
+    .action((images: string[], o) => runReconstruct({ images, threads: o.threads, model: o.model, out: o.out, maskRatio: o.maskRatio, seed: o.seed, scale: o.scale, showPrediction: o.showPrediction, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
 
   imageOptions(p.command('score'))
+    .addOption(threadsOption())
     .description('anomaly score of each image: normalised-pixel reconstruction error averaged over K random masks')
     .argument('[images...]', 'image files or folders')
     .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
@@ -118,7 +123,7 @@ export function program(): Command {
     .addOption(new Option('--format <f>', 'output format (default: from --out, else csv)').choices(['csv', 'jsonl']))
     .option('--out <file>', 'write the scores here instead of stdout')
     .addOption(new Option('--batch <n>', 'images per batch').argParser(positive).default(64))
-    .action((images: string[], o) => runScore({ images, model: o.model, maskRatio: o.maskRatio, repeats: o.repeats, seed: o.seed, format: o.format, out: o.out, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
+    .action((images: string[], o) => runScore({ images, threads: o.threads, model: o.model, maskRatio: o.maskRatio, repeats: o.repeats, seed: o.seed, format: o.format, out: o.out, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
 
   p.command('preprocess')
     .description('images → the model\'s pixel_values [N,C,H,W] (needs only config.json and preprocessor_config.json)')

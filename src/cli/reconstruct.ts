@@ -12,6 +12,7 @@ import { pixelBatches } from './image-batches.js';
 
 export interface ReconstructArgs extends ImageSourceArgs {
   model?: string;
+  threads?: number;
   out: string;
   maskRatio?: number;
   seed?: number;
@@ -24,7 +25,7 @@ const autoScale = (size: number): number => Math.max(1, Math.ceil(112 / size));
 
 export async function runReconstruct(a: ReconstructArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
   if (!/\.png$/i.test(a.out)) throw new UsageError(`--out '${a.out}': the figure is a PNG file; use a .png name`);
-  const model = await MaeModel.load(a.model ?? DEFAULT_MODEL_DIR);
+  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads });
   try {
     const items = imageItems(a, a.model ? undefined : DEFAULT_SAMPLES_DIR);
     const rows: Reconstruction[] = [];

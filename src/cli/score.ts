@@ -10,6 +10,7 @@ import { progress } from './progress.js';
 
 export interface ScoreArgs extends ImageSourceArgs {
   model?: string;
+  threads?: number;
   maskRatio?: number;
   repeats?: number;
   seed?: number;
@@ -23,7 +24,7 @@ const csvField = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, 
 export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
   const format = a.format ?? (a.out && /\.jsonl?$/i.test(a.out) ? 'jsonl' : 'csv');
   if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`--format must be csv or jsonl, got '${format}'`);
-  const model = await MaeModel.load(a.model ?? DEFAULT_MODEL_DIR);
+  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads });
   try {
     const items = imageItems(a);
     const lines: string[] = format === 'csv' ? ['image,score,loss'] : [];
