@@ -62,6 +62,8 @@ export interface ModelSource {
   extend?: (encoderLengths: number[]) => Promise<KernelModule>;
   /** The folder's preprocessor_config.json, parsed JSON (absent: ImageNet / 0.5 defaults). */
   preprocessor?: unknown;
+  /** Called once the weights are packed (e.g. to close the weights file). */
+  release?: () => void;
   /** Kernel threads (default 1); > 1 needs a module built with threads and startWorkers. */
   threads?: number;
   startWorkers?: WasmBackendOptions['startWorkers'];
@@ -113,7 +115,12 @@ export class MaeModel {
       const { loadModelSource } = await import('./node/load.js');
       return MaeModel.load(await loadModelSource(typeof source === 'string' ? { model: source } : source));
     }
-    const backend = await WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend, threads: source.threads, startWorkers: source.startWorkers });
+    let backend: WasmBackend;
+    try {
+      backend = await WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend, threads: source.threads, startWorkers: source.startWorkers });
+    } finally {
+      source.release?.();
+    }
     return new MaeModel(source.config, backend, source.preprocessor);
   }
 

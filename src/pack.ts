@@ -14,12 +14,18 @@ import { WeightsError } from './errors.js';
  */
 function packPanelsInto(out: Float32Array, w: Float32Array, n: number, k: number): void {
   const { nr } = gemmTile(k, n);
-  out.fill(0);
+  // Row by row of W: reads run contiguously; each write lands in the panel's column j (measured
+  // faster in V8 than walking the panel in write order).
   for (let o = 0; o < n; o++) {
-    const p = Math.floor(o / nr), j = o - p * nr;
+    const p = Math.floor(o / nr);
+    const base = p * k * nr + (o - p * nr);
     const src = o * k;
-    const base = p * k * nr + j;
     for (let i = 0; i < k; i++) out[base + i * nr] = w[src + i];
+  }
+  // Zero the padding columns of a partial last panel.
+  const last = Math.floor(n / nr);
+  if (n % nr !== 0) {
+    for (let i = 0; i < k; i++) out.fill(0, last * k * nr + i * nr + (n % nr), last * k * nr + (i + 1) * nr);
   }
 }
 

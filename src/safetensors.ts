@@ -72,35 +72,56 @@ export function bf16BitsToNumber(h: number): number {
 }
 
 /** A parsed safetensors file. Tensors are read lazily from the bytes given to `parse`. */
+/**
+ * Where a file's bytes come from: memory (parse) or, in Node, reads from an open file (so a large
+ * model is never held twice: tensors are read one at a time as they are packed).
+ */
+export interface ByteSource {
+  readonly byteLength: number;
+  /** `length` bytes at `offset`: a view or a fresh array; callers copy what they keep. */
+  read(offset: number, length: number): Uint8Array;
+}
+
 export class SafetensorsFile {
   readonly metadata: Record<string, string>;
-  private readonly bytes: Uint8Array;
+  private readonly bytes: ByteSource;
   private readonly tensors: Map<string, TensorInfo>;
   readonly source: string;
 
-  private constructor(bytes: Uint8Array, source: string, tensors: Map<string, TensorInfo>, metadata: Record<string, string>) {
+  private constructor(bytes: ByteSource, source: string, tensors: Map<string, TensorInfo>, metadata: Record<string, string>) {
     this.bytes = bytes;
     this.source = source;
     this.tensors = tensors;
     this.metadata = metadata;
   }
 
-  /** Parses and validates the header; `source` names the file in error messages. */
+  /** Parses and validates the header of a file held in memory; `source` names the file in error messages. */
   static parse(bytes: Uint8Array, source = 'safetensors'): SafetensorsFile {
+    const file = SafetensorsFile.open({ byteLength: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length) }, source);
+    file.memoryBuffer = bytes.buffer;
+    return file;
+  }
+
+  /** The caller's buffer when parsed from memory: never handed out as a tensor's own. */
+  private memoryBuffer?: ArrayBufferLike;
+
+  /** Parses and validates the header, reading it from `bytes`; tensor data is read on demand. */
+  static open(bytes: ByteSource, source = 'safetensors'): SafetensorsFile {
     const fail = (msg: string): never => {
       throw new SafetensorsError(`${source}: ${msg}`);
     };
-    if (bytes.length < 8) fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (bytes.byteLength < 8) fail(`file is ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
+    const head = bytes.read(0, 8);
+    const view = new DataView(head.buffer, head.byteOffset, 8);
     const lenLow = view.getUint32(0, true);
     const lenHigh = view.getUint32(4, true);
     const headerLen = lenHigh * 2 ** 32 + lenLow;
     if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
-    if (8 + headerLen > bytes.length) fail(`header length ${headerLen} runs past the end of the ${bytes.length}-byte file`);
+    if (8 + headerLen > bytes.byteLength) fail(`header length ${headerLen} runs past the end of the ${bytes.byteLength}-byte file`);
 
     let json: unknown;
     try {
-      const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
+      const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.read(8, headerLen));
       json = JSON.parse(text);
     } catch (e) {
       fail(`header is not valid UTF-8 JSON (${e instanceof Error ? e.message : String(e)})`);
@@ -110,7 +131,7 @@ export class SafetensorsFile {
 
     const metadata = parseMetadata(header[METADATA_KEY], fail);
     const dataStart = 8 + headerLen;
-    const dataLen = bytes.length - dataStart;
+    const dataLen = bytes.byteLength - dataStart;
     const tensors = new Map<string, TensorInfo>();
     const spans: { name: string; begin: number; end: number }[] = [];
 
@@ -170,10 +191,10 @@ export class SafetensorsFile {
     return t;
   }
 
-  /** The tensor's raw little-endian bytes, a view into the file (no copy). */
+  /** The tensor's raw little-endian bytes (a view into the file when it is in memory). */
   raw(name: string): Uint8Array {
     const t = this.info(name);
-    return this.bytes.subarray(t.byteOffset, t.byteOffset + t.byteLength);
+    return this.bytes.read(t.byteOffset, t.byteLength);
   }
 
   /** F32/F16/BF16/F64 converted to a new Float32Array. */
@@ -272,12 +293,19 @@ export class SafetensorsFile {
   }
 
   private viewOf(t: TensorInfo): DataView {
-    return new DataView(this.bytes.buffer, this.bytes.byteOffset + t.byteOffset, t.byteLength);
+    const r = this.raw(t.name);
+    return new DataView(r.buffer, r.byteOffset, r.byteLength);
   }
 
   /** A copy of the tensor's bytes in a fresh buffer, so typed-array views on it are aligned. */
   private alignedCopy(t: TensorInfo): ArrayBuffer {
-    return this.bytes.slice(t.byteOffset, t.byteOffset + t.byteLength).buffer;
+    const r = this.raw(t.name);
+    // A fresh read that owns its whole buffer (a file source) is handed over as it is.
+    if (r.byteOffset === 0 && r.byteLength === r.buffer.byteLength && !(r.buffer instanceof SharedArrayBuffer) && r.buffer !== this.memoryBuffer) return r.buffer as ArrayBuffer;
+    // Otherwise copy (Uint8Array's slice copies even when r is a Node Buffer, whose own slice is a view).
+    const out = new Uint8Array(r.byteLength);
+    out.set(r);
+    return out.buffer;
   }
 }
 

@@ -167,8 +167,30 @@ function countBlocks(names: readonly string[], pattern: RegExp): number {
   return count;
 }
 
-/** Loads and checks ViT-MAE weights; the naming is detected from the file's keys. */
-export function loadWeights(file: SafetensorsFile, cfg: MaeConfig): MaeWeights {
+/** A tensor not read yet. */
+type Deferred = { readonly deferred: () => Float32Array };
+const defer = (read: () => Float32Array): Float32Array => ({ deferred: read }) as unknown as Float32Array;
+const isDeferred = (v: unknown): v is Deferred => typeof v === 'object' && v !== null && 'deferred' in v;
+
+/** Replaces deferred tensors with their values, or (lazy) with getters that read them on each access. */
+function materialize<T extends object>(obj: T, lazy: boolean): T {
+  for (const [key, value] of Object.entries(obj)) {
+    if (isDeferred(value)) {
+      if (lazy) Object.defineProperty(obj, key, { get: value.deferred, enumerable: true });
+      else (obj as Record<string, unknown>)[key] = value.deferred();
+    } else if (Array.isArray(value)) {
+      value.forEach((v) => materialize(v as object, lazy));
+    }
+  }
+  return obj;
+}
+
+/**
+ * Loads and checks ViT-MAE weights; the naming is detected from the file's keys. Every name,
+ * shape and dtype is checked here. With `lazy`, tensors are read from the file only when a field
+ * is accessed (each access reads again): packing a large model then never holds a second copy.
+ */
+export function loadWeights(file: SafetensorsFile, cfg: MaeConfig, opts: { lazy?: boolean } = {}): MaeWeights {
   const naming = detectNaming(file);
   const s = SCHEMES[naming];
   const { grid, numPatches, patchDim } = shapesOf(cfg);
@@ -186,7 +208,7 @@ export function loadWeights(file: SafetensorsFile, cfg: MaeConfig): MaeWeights {
     if (!FLOAT_DTYPES.has(info.dtype)) {
       throw new WeightsError(`${file.source}: tensor '${name}' has dtype ${info.dtype}, expected a float dtype (F32, F16, BF16, F64)`);
     }
-    return file.f32(name);
+    return defer(() => file.f32(name));
   };
 
   const names = file.names();
@@ -207,11 +229,20 @@ export function loadWeights(file: SafetensorsFile, cfg: MaeConfig): MaeWeights {
       qkvW = tensor(`${at(s.qkv)}.weight`, [3 * dim, dim]);
       qkvB = cfg.qkvBias ? tensor(`${at(s.qkv)}.bias`, [3 * dim]) : new Float32Array(3 * dim);
     } else {
-      qkvW = new Float32Array(3 * dim * dim);
-      qkvB = new Float32Array(3 * dim);
-      s.qkv.forEach((module, j) => {
-        qkvW.set(tensor(`${at(module)}.weight`, [dim, dim]), j * dim * dim);
-        if (cfg.qkvBias) qkvB.set(tensor(`${at(module)}.bias`, [dim]), j * dim);
+      // Hugging Face splits the fused qkv projection: rows q, k, v concatenated back.
+      const parts = s.qkv.map((module) => ({
+        w: tensor(`${at(module)}.weight`, [dim, dim]) as unknown as Deferred,
+        b: cfg.qkvBias ? (tensor(`${at(module)}.bias`, [dim]) as unknown as Deferred) : undefined,
+      }));
+      qkvW = defer(() => {
+        const out = new Float32Array(3 * dim * dim);
+        parts.forEach((p, j) => out.set(p.w.deferred(), j * dim * dim));
+        return out;
+      });
+      qkvB = defer(() => {
+        const out = new Float32Array(3 * dim);
+        parts.forEach((p, j) => { if (p.b) out.set(p.b.deferred(), j * dim); });
+        return out;
       });
     }
     return {
@@ -234,7 +265,7 @@ export function loadWeights(file: SafetensorsFile, cfg: MaeConfig): MaeWeights {
   const positionTable = (name: string, dim: number): Float32Array =>
     file.has(name) ? tensor(name, [1, 1 + numPatches, dim]) : sincos2dPositionEmbedding(dim, grid);
 
-  return {
+  return materialize<MaeWeights>({
     naming,
     clsToken: tensor(s.clsToken, [1, 1, D]),
     posEmbed: positionTable(s.posEmbed, D),
@@ -252,5 +283,5 @@ export function loadWeights(file: SafetensorsFile, cfg: MaeConfig): MaeWeights {
     decoderNormB: tensor(`${s.decoderNormPrefix}.bias`, [Dd]),
     predW: tensor(`${s.predPrefix}.weight`, [patchDim, Dd]),
     predB: tensor(`${s.predPrefix}.bias`, [patchDim]),
-  };
+  }, opts.lazy ?? false);
 }

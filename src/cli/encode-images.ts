@@ -2,11 +2,11 @@
 import { MaeModel } from '../model.js';
 import { embed, type Pooling } from '../jobs/embed.js';
 import { encodeSafetensors } from '../safetensors.js';
-import { writeFileAtomic } from '../node/atomic-write.js';
+import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
 import { DEFAULT_MODEL_DIR } from '../node/paths.js';
 import { UsageError } from '../errors.js';
 import { type ImageSourceArgs, imageItems } from './image-sources.js';
-import { pixelBatches } from './image-batches.js';
+import { SkippedImages, pixelBatches } from './image-batches.js';
 import { progress } from './progress.js';
 
 export interface EncodeImagesArgs extends ImageSourceArgs {
@@ -21,6 +21,7 @@ export async function runEncodeImages(a: EncodeImagesArgs, log: (line: string) =
   const asJsonl = /\.jsonl?$/i.test(a.out);
   if (!asJsonl && !/\.safetensors$/i.test(a.out)) throw new UsageError(`--out '${a.out}': use a .jsonl or .safetensors file`);
   const pool = a.pool ?? 'mean';
+  checkOutputPath(a.out);
   const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads });
   try {
     const items = imageItems(a);
@@ -28,13 +29,15 @@ export async function runEncodeImages(a: EncodeImagesArgs, log: (line: string) =
     const names: string[] = [];
     const chunks: Float32Array[] = [];
     const bar = progress('encode', items.length);
-    for (const b of pixelBatches(items, model, a.batch ?? 64, (name, why) => { warn(`skipping ${name}: ${why}`); bar.tick(1); })) {
+    const skipped = new SkippedImages(warn);
+    for (const b of pixelBatches(items, model, a.batch ?? 64, (name, why) => { skipped.skip(name, why); bar.tick(1); })) {
+      skipped.loadedSome();
       chunks.push(await embed(model, b.pixels, { batch: b.batch, pool }));
       names.push(...b.names);
       bar.tick(b.batch);
     }
     bar.stop();
-    if (names.length === 0) throw new UsageError('no image could be read');
+    skipped.check();
     const all = new Float32Array(names.length * D);
     let at = 0;
     for (const c of chunks) { all.set(c, at); at += c.length; }

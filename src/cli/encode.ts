@@ -1,5 +1,7 @@
 /** `edge-mae encode --inputs`: encoder features on all patches, in order, of pixel tensors. */
 import { MaeModel } from '../model.js';
+import { DEFAULT_MODEL_DIR } from '../node/paths.js';
+import { checkOutputPath } from '../node/atomic-write.js';
 import { f32, readInputs, writeTensors } from './tensors-io.js';
 
 export interface EncodeTensorsArgs {
@@ -13,7 +15,8 @@ export interface EncodeTensorsArgs {
 }
 
 export async function runEncodeTensors(a: EncodeTensorsArgs, log: (line: string) => void): Promise<void> {
-  const model = await MaeModel.load({ model: a.model, weights: a.weights, config: a.config, simd: a.simd, threads: a.threads });
+  checkOutputPath(a.out);
+  const model = await MaeModel.load({ model: a.model ?? (a.config && a.weights ? undefined : DEFAULT_MODEL_DIR), weights: a.weights, config: a.config, simd: a.simd, threads: a.threads });
   try {
     const { pixels, batch } = readInputs(a.inputs, model.config);
     const latentAll = await model.encode(pixels, { batch });

@@ -1,5 +1,7 @@
 /** `edge-mae forward`: the MAE forward on pixel tensors → latent, pred, mask, ids, losses. */
 import { MaeModel } from '../model.js';
+import { DEFAULT_MODEL_DIR } from '../node/paths.js';
+import { checkOutputPath } from '../node/atomic-write.js';
 import { f32, i64, readInputs, scalar, writeTensors } from './tensors-io.js';
 
 export interface ForwardArgs {
@@ -15,7 +17,8 @@ export interface ForwardArgs {
 }
 
 export async function runForward(a: ForwardArgs, log: (line: string) => void): Promise<void> {
-  const model = await MaeModel.load({ model: a.model, weights: a.weights, config: a.config, simd: a.simd, threads: a.threads });
+  checkOutputPath(a.out);
+  const model = await MaeModel.load({ model: a.model ?? (a.config && a.weights ? undefined : DEFAULT_MODEL_DIR), weights: a.weights, config: a.config, simd: a.simd, threads: a.threads });
   try {
     const cfg = model.config;
     const { pixels, batch, noise } = readInputs(a.inputs, cfg);

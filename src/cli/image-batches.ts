@@ -2,7 +2,7 @@
  * Images → batches of model pixels. A bad image (unreadable, truncated, unsupported) is reported by
  * name through `skip` and left out; the rest of its batch still runs.
  */
-import { EdgeMaeError } from '../errors.js';
+import { EdgeMaeError, ImageError } from '../errors.js';
 import { preprocessImage } from '../image/preprocess.js';
 import type { MaeModel } from '../model.js';
 import type { ImageItem } from '../node/image-files.js';
@@ -36,5 +36,34 @@ export function* pixelBatches(items: readonly ImageItem[], model: MaeModel, batc
     parts.forEach((p, k) => pixels.set(p, k * per));
     yield { names, pixels, batch: parts.length, firstIndex: index };
     index += parts.length;
+  }
+}
+
+/**
+ * Reports images that could not be used. Warnings wait until one image has loaded: when none
+ * does, the command fails with the first reason as its one line instead.
+ */
+export class SkippedImages {
+  private pending: string[] = [];
+  private loaded = false;
+
+  constructor(private readonly warn: (line: string) => void) {}
+
+  /** `why` already names the file. */
+  readonly skip = (_name: string, why: string): void => {
+    if (this.loaded) this.warn(`skipped ${why}`);
+    else this.pending.push(why);
+  };
+
+  loadedSome(): void {
+    if (this.loaded) return;
+    this.loaded = true;
+    for (const why of this.pending) this.warn(`skipped ${why}`);
+    this.pending = [];
+  }
+
+  /** Throws when no image loaded at all. */
+  check(): void {
+    if (!this.loaded) throw new ImageError(this.pending[0] ?? 'no image could be read');
   }
 }

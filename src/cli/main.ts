@@ -53,7 +53,7 @@ function modelOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--simd <variant>', 'kernel variant: relaxed (FMA) when the engine has it, else simd128').choices(['auto', 'simd128', 'relaxed']).default('auto'))
     .addOption(threadsOption())
-    .option('--model <dir>', 'model folder with config.json and model.safetensors')
+    .option('--model <dir>', 'model folder with config.json and model.safetensors (default: the bundled mae-fashion-mnist)')
     .option('--weights <file>', 'weights file (overrides the folder\'s model.safetensors)')
     .option('--config <file|preset>', 'config file or preset (overrides the folder\'s config.json)');
 }

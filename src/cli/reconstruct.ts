@@ -4,11 +4,11 @@ import { MaeModel } from '../model.js';
 import { reconstruct, type Reconstruction } from '../jobs/reconstruct.js';
 import { renderFigure } from '../jobs/figure.js';
 import { encodePng } from '../image/encode-png.js';
-import { writeFileAtomic } from '../node/atomic-write.js';
+import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_SAMPLES_DIR } from '../node/paths.js';
 import { UsageError } from '../errors.js';
 import { type ImageSourceArgs, imageItems } from './image-sources.js';
-import { pixelBatches } from './image-batches.js';
+import { SkippedImages, pixelBatches } from './image-batches.js';
 
 export interface ReconstructArgs extends ImageSourceArgs {
   model?: string;
@@ -25,18 +25,21 @@ const autoScale = (size: number): number => Math.max(1, Math.ceil(112 / size));
 
 export async function runReconstruct(a: ReconstructArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
   if (!/\.png$/i.test(a.out)) throw new UsageError(`--out '${a.out}': the figure is a PNG file; use a .png name`);
+  checkOutputPath(a.out);
   const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads });
   try {
     const items = imageItems(a, a.model ? undefined : DEFAULT_SAMPLES_DIR);
     const rows: Reconstruction[] = [];
     const names: string[] = [];
-    for (const b of pixelBatches(items, model, 64, (name, why) => warn(`skipping ${name}: ${why}`))) {
+    const skipped = new SkippedImages(warn);
+    for (const b of pixelBatches(items, model, 64, skipped.skip)) {
+      skipped.loadedSome();
       // Masks per image from (seed, position) so a figure does not change with batching.
       const seed = (a.seed ?? 0) + b.firstIndex;
       rows.push(...await reconstruct(model, b.pixels, model.preprocessor, { batch: b.batch, maskRatio: a.maskRatio, seed }));
       names.push(...b.names);
     }
-    if (rows.length === 0) throw new UsageError('no image could be read');
+    skipped.check();
     const fig = renderFigure(rows, { scale: a.scale ?? autoScale(model.config.imageSize), showPrediction: a.showPrediction });
     writeFileAtomic(a.out, encodePng(fig.data, fig.width, fig.height, 3));
     log('image\tloss\tloss_norm_pix');

@@ -1,11 +1,11 @@
 /** `edge-mae score`: per-image reconstruction error (normalised-pixel loss over K masks) as CSV or JSON lines. */
 import { MaeModel } from '../model.js';
 import { score } from '../jobs/score.js';
-import { writeFileAtomic } from '../node/atomic-write.js';
+import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
 import { DEFAULT_MODEL_DIR } from '../node/paths.js';
 import { UsageError } from '../errors.js';
 import { type ImageSourceArgs, imageItems } from './image-sources.js';
-import { pixelBatches } from './image-batches.js';
+import { SkippedImages, pixelBatches } from './image-batches.js';
 import { progress } from './progress.js';
 
 export interface ScoreArgs extends ImageSourceArgs {
@@ -24,13 +24,16 @@ const csvField = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, 
 export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
   const format = a.format ?? (a.out && /\.jsonl?$/i.test(a.out) ? 'jsonl' : 'csv');
   if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`--format must be csv or jsonl, got '${format}'`);
+  if (a.out) checkOutputPath(a.out);
   const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads });
   try {
     const items = imageItems(a);
     const lines: string[] = format === 'csv' ? ['image,score,loss'] : [];
     const bar = progress('score', items.length);
     let total = 0, count = 0;
-    for (const b of pixelBatches(items, model, a.batch ?? 64, (name, why) => { warn(`skipping ${name}: ${why}`); bar.tick(1); })) {
+    const skipped = new SkippedImages(warn);
+    for (const b of pixelBatches(items, model, a.batch ?? 64, (name, why) => { skipped.skip(name, why); bar.tick(1); })) {
+      skipped.loadedSome();
       const scores = await score(model, b.pixels, { batch: b.batch, maskRatio: a.maskRatio, repeats: a.repeats, seed: a.seed, firstIndex: b.firstIndex });
       scores.forEach((s, i) => {
         lines.push(format === 'csv' ? `${csvField(b.names[i])},${s.score},${s.loss}` : JSON.stringify({ image: b.names[i], score: s.score, loss: s.loss }));
@@ -40,7 +43,7 @@ export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: 
       bar.tick(b.batch);
     }
     bar.stop();
-    if (count === 0) throw new UsageError('no image could be read');
+    skipped.check();
     const text = lines.join('\n') + '\n';
     if (a.out) writeFileAtomic(a.out, text);
     else process.stdout.write(text);

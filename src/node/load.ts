@@ -13,6 +13,7 @@ import { loadWeights } from '../weights.js';
 import type { KernelModule } from '../backend/wasm.js';
 import { buildKernels } from '../../codegen/compile.js';
 import { startNodeWorkers } from './threads.js';
+import { openFileSource } from './file-source.js';
 
 export function readBytes(path: string, what: string): Uint8Array {
   try {
@@ -67,8 +68,15 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
   }
   const config = readConfig(opts.config ?? join(opts.model!, 'config.json'));
   const weightsPath = opts.weights ?? join(opts.model!, 'model.safetensors');
-  const file = SafetensorsFile.parse(readBytes(weightsPath, 'weights'), weightsPath);
-  const weights = loadWeights(file, config);
+  // Read tensor by tensor while packing: the model is never in memory twice.
+  const bytes = openFileSource(weightsPath, 'weights');
+  let weights;
+  try {
+    weights = loadWeights(SafetensorsFile.open(bytes, weightsPath), config, { lazy: true });
+  } catch (e) {
+    bytes.close();
+    throw e;
+  }
   const simd = chooseSimd(opts.simd);
   if (simd === 'relaxed' && !relaxedSimdSupported()) throw new KernelError('relaxed SIMD was asked for, but this engine does not validate it (Node 20: run with --experimental-wasm-relaxed-simd)');
   const threads = opts.threads ?? 1;
@@ -82,5 +90,6 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
     extend: (lengths) => compileKernels(config, lengths, opts.cacheDir, simd, threads > 1),
     threads,
     startWorkers: startNodeWorkers,
+    release: () => bytes.close(),
   };
 }
