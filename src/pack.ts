@@ -31,16 +31,21 @@ function packPanelsInto(out: Float32Array, w: Float32Array, n: number, k: number
 
 type Writer = (target: Float32Array) => void;
 
+/*
+ * Each weight is read inside its writer, once, and used at once: with lazily read weights a field
+ * access reads the file and may return a view that the next access overwrites.
+ */
+const copy = (read: () => Float32Array): Writer => (t) => t.set(read());
+const linear = (read: () => Float32Array, out: number, inp: number): Writer => (t) => packPanelsInto(t, read(), out, inp);
+
 function blockWriters(prefix: string, b: BlockWeights, width: number, mlp: number): Array<[string, Writer]> {
-  const copy = (a: Float32Array): Writer => (t) => t.set(a);
-  const linear = (wt: Float32Array, out: number, inp: number): Writer => (t) => packPanelsInto(t, wt, out, inp);
   return [
-    [`${prefix}.ln1.w`, copy(b.ln1W)], [`${prefix}.ln1.b`, copy(b.ln1B)],
-    [`${prefix}.qkv.w`, linear(b.qkvW, 3 * width, width)], [`${prefix}.qkv.b`, copy(b.qkvB)],
-    [`${prefix}.proj.w`, linear(b.projW, width, width)], [`${prefix}.proj.b`, copy(b.projB)],
-    [`${prefix}.ln2.w`, copy(b.ln2W)], [`${prefix}.ln2.b`, copy(b.ln2B)],
-    [`${prefix}.fc1.w`, linear(b.fc1W, mlp, width)], [`${prefix}.fc1.b`, copy(b.fc1B)],
-    [`${prefix}.fc2.w`, linear(b.fc2W, width, mlp)], [`${prefix}.fc2.b`, copy(b.fc2B)],
+    [`${prefix}.ln1.w`, copy(() => b.ln1W)], [`${prefix}.ln1.b`, copy(() => b.ln1B)],
+    [`${prefix}.qkv.w`, linear(() => b.qkvW, 3 * width, width)], [`${prefix}.qkv.b`, copy(() => b.qkvB)],
+    [`${prefix}.proj.w`, linear(() => b.projW, width, width)], [`${prefix}.proj.b`, copy(() => b.projB)],
+    [`${prefix}.ln2.w`, copy(() => b.ln2W)], [`${prefix}.ln2.b`, copy(() => b.ln2B)],
+    [`${prefix}.fc1.w`, linear(() => b.fc1W, mlp, width)], [`${prefix}.fc1.b`, copy(() => b.fc1B)],
+    [`${prefix}.fc2.w`, linear(() => b.fc2W, width, mlp)], [`${prefix}.fc2.b`, copy(() => b.fc2B)],
   ];
 }
 
@@ -51,19 +56,22 @@ function blockWriters(prefix: string, b: BlockWeights, width: number, mlp: numbe
 export function packWeights(cfg: MaeConfig, w: MaeWeights, target: (name: string, length: number) => Float32Array): void {
   const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize;
   const patchDim = cfg.patchSize * cfg.patchSize * cfg.numChannels;
-  const copy = (a: Float32Array): Writer => (t) => t.set(a);
   const writers = new Map<string, Writer>([
-    ['patch.w', (t) => packPanelsInto(t, w.patchW, D, patchDim)],
-    ['patch.b', copy(w.patchB)],
-    ['cls_pos', (t) => { for (let i = 0; i < D; i++) t[i] = w.clsToken[i] + w.posEmbed[i]; }],
-    ['pos', copy(w.posEmbed)],
+    ['patch.w', linear(() => w.patchW, D, patchDim)],
+    ['patch.b', copy(() => w.patchB)],
+    ['cls_pos', (t) => {
+      t.set(w.clsToken);
+      const pos = w.posEmbed;
+      for (let i = 0; i < D; i++) t[i] += pos[i];
+    }],
+    ['pos', copy(() => w.posEmbed)],
     ...w.encoder.flatMap((b, i) => blockWriters(`enc.${i}`, b, D, cfg.intermediateSize)),
-    ['norm.w', copy(w.normW)], ['norm.b', copy(w.normB)],
-    ['dec_embed.w', (t) => packPanelsInto(t, w.decoderEmbedW, Dd, D)], ['dec_embed.b', copy(w.decoderEmbedB)],
-    ['mask_token', copy(w.maskToken)], ['dec_pos', copy(w.decoderPosEmbed)],
+    ['norm.w', copy(() => w.normW)], ['norm.b', copy(() => w.normB)],
+    ['dec_embed.w', linear(() => w.decoderEmbedW, Dd, D)], ['dec_embed.b', copy(() => w.decoderEmbedB)],
+    ['mask_token', copy(() => w.maskToken)], ['dec_pos', copy(() => w.decoderPosEmbed)],
     ...w.decoder.flatMap((b, i) => blockWriters(`dec.${i}`, b, Dd, cfg.decoderIntermediateSize)),
-    ['dec_norm.w', copy(w.decoderNormW)], ['dec_norm.b', copy(w.decoderNormB)],
-    ['pred.w', (t) => packPanelsInto(t, w.predW, patchDim, Dd)], ['pred.b', copy(w.predB)],
+    ['dec_norm.w', copy(() => w.decoderNormW)], ['dec_norm.b', copy(() => w.decoderNormB)],
+    ['pred.w', linear(() => w.predW, patchDim, Dd)], ['pred.b', copy(() => w.predB)],
   ]);
   for (const [name, length] of weightSizes(cfg)) {
     const write = writers.get(name);

@@ -78,7 +78,7 @@ export function bf16BitsToNumber(h: number): number {
  */
 export interface ByteSource {
   readonly byteLength: number;
-  /** `length` bytes at `offset`: a view or a fresh array; callers copy what they keep. */
+  /** `length` bytes at `offset`: a view, valid until the next read; callers copy what they keep. */
   read(offset: number, length: number): Uint8Array;
 }
 
@@ -97,13 +97,8 @@ export class SafetensorsFile {
 
   /** Parses and validates the header of a file held in memory; `source` names the file in error messages. */
   static parse(bytes: Uint8Array, source = 'safetensors'): SafetensorsFile {
-    const file = SafetensorsFile.open({ byteLength: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length) }, source);
-    file.memoryBuffer = bytes.buffer;
-    return file;
+    return SafetensorsFile.open({ byteLength: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length) }, source);
   }
-
-  /** The caller's buffer when parsed from memory: never handed out as a tensor's own. */
-  private memoryBuffer?: ArrayBufferLike;
 
   /** Parses and validates the header, reading it from `bytes`; tensor data is read on demand. */
   static open(bytes: ByteSource, source = 'safetensors'): SafetensorsFile {
@@ -195,6 +190,20 @@ export class SafetensorsFile {
   raw(name: string): Uint8Array {
     const t = this.info(name);
     return this.bytes.read(t.byteOffset, t.byteLength);
+  }
+
+  /**
+   * Like f32, but an F32 tensor whose bytes are 4-aligned comes back as a view, without a copy:
+   * into the caller's bytes (parse), or into a file source's read buffer, valid only until the
+   * next read. For consuming a tensor at once (packing weights), never for keeping it.
+   */
+  f32View(name: string): Float32Array {
+    const t = this.info(name);
+    if (t.dtype === 'F32' && LITTLE_ENDIAN_HOST) {
+      const r = this.raw(name);
+      if (r.byteOffset % 4 === 0) return new Float32Array(r.buffer, r.byteOffset, r.byteLength / 4);
+    }
+    return this.f32(name);
   }
 
   /** F32/F16/BF16/F64 converted to a new Float32Array. */
@@ -300,9 +309,7 @@ export class SafetensorsFile {
   /** A copy of the tensor's bytes in a fresh buffer, so typed-array views on it are aligned. */
   private alignedCopy(t: TensorInfo): ArrayBuffer {
     const r = this.raw(t.name);
-    // A fresh read that owns its whole buffer (a file source) is handed over as it is.
-    if (r.byteOffset === 0 && r.byteLength === r.buffer.byteLength && !(r.buffer instanceof SharedArrayBuffer) && r.buffer !== this.memoryBuffer) return r.buffer as ArrayBuffer;
-    // Otherwise copy (Uint8Array's slice copies even when r is a Node Buffer, whose own slice is a view).
+    // Copy (Uint8Array's slice would not when r is a Node Buffer, whose own slice is a view).
     const out = new Uint8Array(r.byteLength);
     out.set(r);
     return out.buffer;

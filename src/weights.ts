@@ -188,7 +188,8 @@ function materialize<T extends object>(obj: T, lazy: boolean): T {
 /**
  * Loads and checks ViT-MAE weights; the naming is detected from the file's keys. Every name,
  * shape and dtype is checked here. With `lazy`, tensors are read from the file only when a field
- * is accessed (each access reads again): packing a large model then never holds a second copy.
+ * is accessed, each access reads again, and an array may be a view valid only until the next
+ * access (see SafetensorsFile.f32View): for packing a large model without a second copy.
  */
 export function loadWeights(file: SafetensorsFile, cfg: MaeConfig, opts: { lazy?: boolean } = {}): MaeWeights {
   const naming = detectNaming(file);
@@ -208,7 +209,7 @@ export function loadWeights(file: SafetensorsFile, cfg: MaeConfig, opts: { lazy?
     if (!FLOAT_DTYPES.has(info.dtype)) {
       throw new WeightsError(`${file.source}: tensor '${name}' has dtype ${info.dtype}, expected a float dtype (F32, F16, BF16, F64)`);
     }
-    return defer(() => file.f32(name));
+    return defer(() => (opts.lazy ? file.f32View(name) : file.f32(name)));
   };
 
   const names = file.names();

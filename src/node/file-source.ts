@@ -1,4 +1,7 @@
-/** A file read in pieces (positional reads on an open descriptor): large weights are never loaded whole. */
+/**
+ * A file read in pieces (positional reads on an open descriptor) through one reusable buffer:
+ * large weights are never loaded whole. Each read is valid until the next.
+ */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { FileError } from '../errors.js';
 import type { ByteSource } from '../safetensors.js';
@@ -21,13 +24,14 @@ export function openFileSource(path: string, what: string): FileByteSource {
     throw new FileError(`${what} '${path}': is a folder, expected a file`);
   }
   let open = true;
+  // One read buffer, grown to the largest tensor: reads are consumed before the next one.
+  let buffer = new Uint8Array(0);
   return {
     byteLength: stat.size,
     read(offset: number, length: number): Uint8Array {
       if (!open) throw new FileError(`${what} '${path}': read after close`);
-      // Uninitialised (every byte is overwritten below); large sizes get a buffer of their own.
-      const buf = Buffer.allocUnsafeSlow(length);
-      const out = new Uint8Array(buf.buffer, buf.byteOffset, length);
+      if (buffer.length < length) buffer = new Uint8Array(Math.max(length, buffer.length * 2));
+      const out = buffer.subarray(0, length);
       let done = 0;
       while (done < length) {
         const n = readSync(fd, out, done, length - done, offset + done);
