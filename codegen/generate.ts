@@ -18,7 +18,7 @@ const CORE_IMPORTS: Array<[string, string[]]> = [
   ['./core/gelu', ['gelu4']],
   ['./core/layernorm', ['layerNormRows']],
   ['./core/softmax', ['softmaxRows', 'transposeHead']],
-  ['./core/tokens', ['patchGather', 'addRowsGathered', 'unshuffle']],
+  ['./core/tokens', ['patchGather', 'addRowsGathered', 'unshuffle', 'packPanels']],
 ];
 
 export interface GeneratedModule {
@@ -54,6 +54,7 @@ export function emitModuleSource(specs: readonly KernelSpec[], title: string, op
   ]);
   file.addImportDeclarations(CORE_IMPORTS.map(([moduleSpecifier, names]) => ({ moduleSpecifier, namedImports: names })));
   file.addStatements(`/** Where the module's static data ends: the host checks it lies below the arena (${ARENA_BASE}). */\nexport function heap_base(): usize { return __heap_base; }`);
+  file.addStatements(`/** Packs a Linear weight [n, k] at src into nr-column GEMM panels at dst (once, at load). */\nexport function pack_panels(src: usize, dst: usize, n: i32, k: i32, nr: i32): void { packPanels(src, dst, n, k, nr); }`);
   const functions: FunctionDeclarationStructure[] = ordered.map((s) => {
     const f = emitAssemblyScript(s, { fma: opts.simd === 'relaxed' });
     return {

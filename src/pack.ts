@@ -12,7 +12,9 @@ import { WeightsError } from './errors.js';
  * A Linear weight W [n=out, k=in] → the GEMM's B = Wᵀ [k, n] in panels of nr columns:
  * out[(p·k + i)·nr + j] = W[p·nr + j, i], zero where p·nr + j ≥ n (the padded last panel).
  */
-function packPanelsInto(out: Float32Array, w: Float32Array, n: number, k: number): void {
+export type PanelPacker = (out: Float32Array, w: Float32Array, n: number, k: number) => void;
+
+export function packPanelsInto(out: Float32Array, w: Float32Array, n: number, k: number): void {
   const { nr } = gemmTile(k, n);
   // Row by row of W: reads run contiguously; each write lands in the panel's column j (measured
   // faster in V8 than walking the panel in write order).
@@ -36,9 +38,8 @@ type Writer = (target: Float32Array) => void;
  * access reads the file and may return a view that the next access overwrites.
  */
 const copy = (read: () => Float32Array): Writer => (t) => t.set(read());
-const linear = (read: () => Float32Array, out: number, inp: number): Writer => (t) => packPanelsInto(t, read(), out, inp);
 
-function blockWriters(prefix: string, b: BlockWeights, width: number, mlp: number): Array<[string, Writer]> {
+function blockWriters(prefix: string, b: BlockWeights, width: number, mlp: number, linear: LinearWriter): Array<[string, Writer]> {
   return [
     [`${prefix}.ln1.w`, copy(() => b.ln1W)], [`${prefix}.ln1.b`, copy(() => b.ln1B)],
     [`${prefix}.qkv.w`, linear(() => b.qkvW, 3 * width, width)], [`${prefix}.qkv.b`, copy(() => b.qkvB)],
@@ -51,9 +52,14 @@ function blockWriters(prefix: string, b: BlockWeights, width: number, mlp: numbe
 
 /**
  * Writes every packed weight through `target(name, length)`, which returns the Float32Array to
- * fill (a view into the backend's memory, so nothing is copied twice).
+ * fill (a view into the backend's memory, so nothing is copied twice). `packer` lays out the
+ * Linear weights (the WASM backend passes its pack_panels kernel; this file's JS version is the
+ * reference).
  */
-export function packWeights(cfg: MaeConfig, w: MaeWeights, target: (name: string, length: number) => Float32Array): void {
+type LinearWriter = (read: () => Float32Array, out: number, inp: number) => Writer;
+
+export function packWeights(cfg: MaeConfig, w: MaeWeights, target: (name: string, length: number) => Float32Array, packer: PanelPacker = packPanelsInto): void {
+  const linear: LinearWriter = (read, out, inp) => (t) => packer(t, read(), out, inp);
   const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize;
   const patchDim = cfg.patchSize * cfg.patchSize * cfg.numChannels;
   const writers = new Map<string, Writer>([
@@ -65,11 +71,11 @@ export function packWeights(cfg: MaeConfig, w: MaeWeights, target: (name: string
       for (let i = 0; i < D; i++) t[i] += pos[i];
     }],
     ['pos', copy(() => w.posEmbed)],
-    ...w.encoder.flatMap((b, i) => blockWriters(`enc.${i}`, b, D, cfg.intermediateSize)),
+    ...w.encoder.flatMap((b, i) => blockWriters(`enc.${i}`, b, D, cfg.intermediateSize, linear)),
     ['norm.w', copy(() => w.normW)], ['norm.b', copy(() => w.normB)],
     ['dec_embed.w', linear(() => w.decoderEmbedW, Dd, D)], ['dec_embed.b', copy(() => w.decoderEmbedB)],
     ['mask_token', copy(() => w.maskToken)], ['dec_pos', copy(() => w.decoderPosEmbed)],
-    ...w.decoder.flatMap((b, i) => blockWriters(`dec.${i}`, b, Dd, cfg.decoderIntermediateSize)),
+    ...w.decoder.flatMap((b, i) => blockWriters(`dec.${i}`, b, Dd, cfg.decoderIntermediateSize, linear)),
     ['dec_norm.w', copy(() => w.decoderNormW)], ['dec_norm.b', copy(() => w.decoderNormB)],
     ['pred.w', linear(() => w.predW, patchDim, Dd)], ['pred.b', copy(() => w.predB)],
   ]);

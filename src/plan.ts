@@ -182,7 +182,7 @@ export interface MemoryLayout {
   readonly bytes: number;
 }
 
-export type BufferName = 'pixels' | 'ids' | 'patches' | 'x' | 'xln' | 'qkv' | 'att' | 'hidden' | 'scores' | 'kt' | 'latent' | 'emb' | 'pred';
+export type BufferName = 'pixels' | 'ids' | 'patches' | 'x' | 'xln' | 'qkv' | 'att' | 'hidden' | 'scores' | 'kt' | 'latent' | 'emb' | 'pred' | 'staging';
 
 /** Byte offset where the arena starts; the module's own static data must end below it. */
 export const ARENA_BASE = 65536;
@@ -207,6 +207,14 @@ export function weightSizes(cfg: MaeConfig): Array<[string, number]> {
   for (let i = 0; i < cfg.decoderNumHiddenLayers; i++) out.push(...block(`dec.${i}`, Dd, cfg.decoderIntermediateSize));
   out.push(['dec_norm.w', Dd], ['dec_norm.b', Dd], ['pred.w', packedSize(Dd, sh.patchDim)], ['pred.b', sh.patchDim]);
   return out;
+}
+
+/** [out, in] of every Linear weight. */
+export function linearShapes(cfg: MaeConfig): Array<[number, number]> {
+  const sh = shapesOf(cfg);
+  const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize;
+  const block = (w: number, f: number): Array<[number, number]> => [[3 * w, w], [w, w], [f, w], [w, f]];
+  return [[D, sh.patchDim], ...block(D, cfg.intermediateSize), [Dd, D], ...block(Dd, cfg.decoderIntermediateSize), [sh.patchDim, Dd]];
 }
 
 /** Regions are 64-byte aligned with at least 64 bytes of slack after each: partial-vector tail loads stay inside. */
@@ -246,6 +254,8 @@ export function layoutOf(cfg: MaeConfig, threads = 1): MemoryLayout {
     latent: place(T * D),
     emb: place(T * Dd),
     pred: place(T * sh.patchDim),
+    // A Linear weight as read from the file, before pack_panels moves it into its panels.
+    staging: place(Math.max(...linearShapes(cfg).map(([n, k]) => n * k))),
   };
   return { weights, buffers, bytes: at };
 }

@@ -301,3 +301,19 @@ test('the GELU epilogue is the exact erf form across [-10, 10] (a tanh GELU fail
   });
   assert.ok(tanhWorst > 1e-4, 'the probe distinguishes erf from tanh GELU');
 });
+
+test('pack_panels lays a Linear weight out as the test packs it, padding included', async () => {
+  const { arena, fns } = await kernels();
+  for (const [n, k, nr] of [[13, 5, 8], [33, 7, 16], [16, 3, 16], [1, 1, 8]]) {
+    const w = Float32Array.from({ length: n * k }, (_, i) => i + 1);
+    const src = arena.alloc(n * k, (i) => w[i]);
+    const size = Math.ceil(n / nr) * nr * k;
+    const dst = arena.alloc(size, () => 777); // padding must come out as 0, not the old contents
+    fns.pack_panels(src, dst, n, k, nr);
+    // W [n, k] → Wᵀ [k, n] row-major, then the test's own panel packing.
+    const wt = new Float32Array(k * n);
+    for (let o = 0; o < n; o++) for (let i = 0; i < k; i++) wt[i * n + o] = w[o * k + i];
+    assert.deepEqual(Array.from(arena.view(dst, size)), Array.from(packB(wt, k, n, nr)), `n=${n} k=${k} nr=${nr}`);
+    assert.ok(arena.guardIntact(dst, size));
+  }
+});

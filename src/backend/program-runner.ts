@@ -9,7 +9,10 @@ import { ARENA_BASE, type MemoryLayout, attentionScratch } from '../plan.js';
 import type { Step } from '../program.js';
 import { barrierWait } from './barrier.js';
 
-export type KernelExports = Record<string, (...args: number[]) => unknown> & { heap_base(): number };
+export type KernelExports = Record<string, (...args: number[]) => unknown> & {
+  heap_base(): number;
+  pack_panels(src: number, dst: number, n: number, k: number, nr: number): void;
+};
 
 export interface ThreadContext {
   readonly index: number;

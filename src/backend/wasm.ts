@@ -9,7 +9,7 @@ import type { MaeConfig } from '../config.js';
 import { shapesOf } from '../config.js';
 import { KernelError } from '../errors.js';
 import type { Manifest } from '../manifest.js';
-import { ARENA_BASE, type KernelPlan, type MemoryLayout, layoutOf, memoryPages, planKernels } from '../plan.js';
+import { ARENA_BASE, type KernelPlan, type MemoryLayout, gemmTile, layoutOf, memoryPages, planKernels } from '../plan.js';
 import { packWeights } from '../pack.js';
 import { type Step, decoderProgram, encoderProgram } from '../program.js';
 import type { MaeWeights } from '../weights.js';
@@ -108,11 +108,16 @@ export class WasmBackend implements MaeBackend {
   static async create(opts: WasmBackendOptions): Promise<WasmBackend> {
     const b = new WasmBackend(opts.config, opts);
     await b.instantiate(opts.kernels);
+    const staging = ARENA_BASE + b.layout.buffers.staging.offset;
     packWeights(opts.config, opts.weights, (name, length) => {
       const r = b.layout.weights[name];
       if (!r || r.length !== length) throw new KernelError(`memory layout has no region of ${length} floats for weight '${name}'`);
       const at = (ARENA_BASE + r.offset) >> 2;
       return b.f32.subarray(at, at + length);
+    }, (out, w, n, k) => {
+      // Into the staging region, then the module's pack_panels lays it out (much faster than JS).
+      b.f32.set(w, staging >> 2);
+      b.exports.pack_panels(staging, out.byteOffset, n, k, gemmTile(k, n).nr);
     });
     if (b.threads > 1) {
       if (!opts.startWorkers) throw new KernelError(`threads: ${b.threads} needs workers, and this platform entry cannot start them`);
