@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import type { MaeConfig } from '../src/config.js';
 import { KernelError } from '../src/errors.js';
 import type { Manifest } from '../src/manifest.js';
-import { defaultEncoderLengths } from '../src/plan.js';
+import { type Tiling, defaultEncoderLengths } from '../src/plan.js';
 import type { SimdVariant } from '../src/simd-support.js';
 import { configHash } from './config-hash.js';
 
@@ -115,20 +115,52 @@ function toArgv(o: typeof ASC_OPTIONS): string[] {
 export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: readonly number[]; cacheDir?: string; force?: boolean; simd?: SimdVariant; threads?: boolean } = {}): Promise<CompiledKernels> {
   const simd = opts.simd ?? 'simd128';
   const threads = opts.threads ?? false;
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const lengths = [...new Set(opts.encoderLengths ?? defaultEncoderLengths(cfg))].sort((a, b) => a - b);
   const hash = configHash(cfg, lengths);
-  const dir = join(opts.cacheDir ?? defaultCacheDir(), `${hash}-${simd}${threads ? '-threads' : ''}-${toolchainDigest()}`);
+  // Tiles recorded by `edge-mae build --tune` for this config apply to every build after it.
+  const tuned = readTuning(cacheDir, cfg, simd);
+  const tilesTag = tuned ? `-tuned${createHash('sha256').update(JSON.stringify(tuned.tiles)).digest('hex').slice(0, 6)}` : '';
+  const dir = join(cacheDir, `${hash}-${simd}${threads ? '-threads' : ''}${tilesTag}-${toolchainDigest()}`);
   const wasmPath = join(dir, 'kernels.wasm');
   const manifestPath = join(dir, 'manifest.json');
   if (!opts.force && existsSync(wasmPath) && existsSync(manifestPath)) {
     return { wasm: new Uint8Array(readFileSync(wasmPath)), manifest: JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest, dir, compiled: false };
   }
   const { generateKernels } = await import('./generate.js');
-  const gen = generateKernels(cfg, lengths, simd, threads);
+  const gen = generateKernels(cfg, lengths, simd, threads, tuned?.tiles, tuned?.tuning);
   const wasm = await compileAssemblyScript(gen.source, simd, threads);
   mkdirSync(dir, { recursive: true });
   writeAtomic(join(dir, 'kernels.ts'), gen.source);
   writeAtomic(manifestPath, JSON.stringify(gen.manifest, null, 2) + '\n');
   writeAtomic(wasmPath, wasm);
   return { wasm, manifest: gen.manifest, dir, compiled: true };
+}
+
+/** Tiles chosen by timing for a config and variant (see codegen/tune.ts). */
+export interface TuningRecord {
+  readonly tiles: Tiling;
+  readonly tuning: unknown;
+}
+
+/** Where `build --tune` records its choice for a config (independent of lengths and threads). */
+export function tuningPath(cacheDir: string, cfg: MaeConfig, simd: SimdVariant): string {
+  return join(cacheDir, `${configHash(cfg, [])}-${simd}.tiles.json`);
+}
+
+function readTuning(cacheDir: string, cfg: MaeConfig, simd: SimdVariant): TuningRecord | undefined {
+  const path = tuningPath(cacheDir, cfg, simd);
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as TuningRecord;
+  } catch {
+    return undefined; // a damaged record only loses the tuning
+  }
+}
+
+export function writeTuning(cacheDir: string, cfg: MaeConfig, simd: SimdVariant, record: TuningRecord): string {
+  mkdirSync(cacheDir, { recursive: true });
+  const path = tuningPath(cacheDir, cfg, simd);
+  writeAtomic(path, JSON.stringify(record, null, 2) + '\n');
+  return path;
 }

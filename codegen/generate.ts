@@ -5,7 +5,7 @@
 import { Project, StructureKind, type FunctionDeclarationStructure } from 'ts-morph';
 import { createHash } from 'node:crypto';
 import { type MaeConfig, toHfJson } from '../src/config.js';
-import { type KernelPlan, type KernelSpec, kernelName, layoutOf, memoryPages, planKernels, ARENA_BASE } from '../src/plan.js';
+import { type KernelPlan, type KernelSpec, type Tiling, effectiveTiling, kernelName, layoutOf, memoryPages, planKernels, ARENA_BASE } from '../src/plan.js';
 import { dependenciesOf, emitAssemblyScript } from './ops/index.js';
 import type { Manifest } from '../src/manifest.js';
 import type { SimdVariant } from '../src/simd-support.js';
@@ -72,11 +72,12 @@ export function emitModuleSource(specs: readonly KernelSpec[], title: string, op
   return { source: file.getFullText(), ordered };
 }
 
-export function generateKernels(cfg: MaeConfig, encoderLengths?: readonly number[], simd: SimdVariant = 'simd128', threads = false): GeneratedModule {
-  const plan = planKernels(cfg, encoderLengths);
+export function generateKernels(cfg: MaeConfig, encoderLengths?: readonly number[], simd: SimdVariant = 'simd128', threads = false, tiling: Tiling = {}, tuning?: unknown): GeneratedModule {
+  const full = effectiveTiling(cfg, tiling);
+  const plan = planKernels(cfg, encoderLengths, full);
   const hash = configHash(cfg, plan.encoderLengths);
   const { source, ordered } = emitModuleSource(plan.specs, `for config ${hash} (${simd}${threads ? ', threads' : ''})`, { simd });
-  const layout = layoutOf(cfg);
+  const layout = layoutOf(cfg, 1, full);
   const manifest: Manifest = {
     format: 'edge-mae-kernels/1',
     configHash: hash,
@@ -84,6 +85,8 @@ export function generateKernels(cfg: MaeConfig, encoderLengths?: readonly number
     config: toHfJson(cfg),
     encoderLengths: [...plan.encoderLengths],
     simd,
+    tiles: full,
+    tuning: tuning ?? 'default',
     threads,
     kernels: ordered.map((s) => ({ name: kernelName(s), exported: s.op !== 'gemm' || s.m === null, spec: s })),
     memory: { arenaBase: ARENA_BASE, pages: memoryPages(layout), layout },

@@ -1,5 +1,5 @@
 /** The manifest written beside each compiled kernel module: what it was built for and what it holds. */
-import type { KernelSpec, MemoryLayout } from './plan.js';
+import type { KernelSpec, MemoryLayout, Tiling } from './plan.js';
 import type { SimdVariant } from './simd-support.js';
 
 export interface Manifest {
@@ -12,6 +12,10 @@ export interface Manifest {
   readonly encoderLengths: number[];
   /** simd128, or relaxed (GEMMs on f32x4.relaxed_madd). */
   readonly simd: SimdVariant;
+  /** GEMM tile of every Linear shape (`${k}x${n}`); tuned ones come from `edge-mae build --tune`. */
+  readonly tiles: Tiling;
+  /** How the tiles were chosen: 'default' heuristics, or timings on a machine. */
+  readonly tuning?: unknown;
   /** Built for shared memory and threads (one instance per kernel thread). */
   readonly threads: boolean;
   readonly kernels: Array<{ name: string; exported: boolean; spec: KernelSpec }>;

@@ -5,17 +5,16 @@
  */
 import type { MaeConfig } from './config.js';
 import type { BlockWeights, MaeWeights } from './weights.js';
-import { gemmTile, weightSizes } from './plan.js';
+import { type Tiling, tileFor, weightSizes } from './plan.js';
 import { WeightsError } from './errors.js';
 
 /**
  * A Linear weight W [n=out, k=in] → the GEMM's B = Wᵀ [k, n] in panels of nr columns:
  * out[(p·k + i)·nr + j] = W[p·nr + j, i], zero where p·nr + j ≥ n (the padded last panel).
  */
-export type PanelPacker = (out: Float32Array, w: Float32Array, n: number, k: number) => void;
+export type PanelPacker = (out: Float32Array, w: Float32Array, n: number, k: number, nr: number) => void;
 
-export function packPanelsInto(out: Float32Array, w: Float32Array, n: number, k: number): void {
-  const { nr } = gemmTile(k, n);
+export function packPanelsInto(out: Float32Array, w: Float32Array, n: number, k: number, nr: number): void {
   // Row by row of W: reads run contiguously; each write lands in the panel's column j (measured
   // faster in V8 than walking the panel in write order).
   for (let o = 0; o < n; o++) {
@@ -58,8 +57,8 @@ function blockWriters(prefix: string, b: BlockWeights, width: number, mlp: numbe
  */
 type LinearWriter = (read: () => Float32Array, out: number, inp: number) => Writer;
 
-export function packWeights(cfg: MaeConfig, w: MaeWeights, target: (name: string, length: number) => Float32Array, packer: PanelPacker = packPanelsInto): void {
-  const linear: LinearWriter = (read, out, inp) => (t) => packer(t, read(), out, inp);
+export function packWeights(cfg: MaeConfig, w: MaeWeights, target: (name: string, length: number) => Float32Array, packer: PanelPacker = packPanelsInto, tiling: Tiling = {}): void {
+  const linear: LinearWriter = (read, out, inp) => (t) => packer(t, read(), out, inp, tileFor(inp, out, tiling).nr);
   const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize;
   const patchDim = cfg.patchSize * cfg.patchSize * cfg.numChannels;
   const writers = new Map<string, Writer>([
@@ -79,7 +78,7 @@ export function packWeights(cfg: MaeConfig, w: MaeWeights, target: (name: string
     ['dec_norm.w', copy(() => w.decoderNormW)], ['dec_norm.b', copy(() => w.decoderNormB)],
     ['pred.w', linear(() => w.predW, patchDim, Dd)], ['pred.b', copy(() => w.predB)],
   ]);
-  for (const [name, length] of weightSizes(cfg)) {
+  for (const [name, length] of weightSizes(cfg, tiling)) {
     const write = writers.get(name);
     if (!write) throw new WeightsError(`no packed weight '${name}' for this config (layer count mismatch?)`);
     write(target(name, length));

@@ -81,18 +81,35 @@ export function gemmTile(k: number, n: number): { mr: number; nr: number } {
   return n >= 16 ? { mr: 2, nr: 16 } : GEMM_TILE;
 }
 
+/**
+ * Tiles chosen by timing on a machine (`edge-mae build --tune`), by weight shape `${k}x${n}`;
+ * shapes it leaves out take gemmTile's choice.
+ */
+export type Tiling = Readonly<Record<string, { readonly mr: number; readonly nr: number }>>;
+
+export const tileKey = (k: number, n: number): string => `${k}x${n}`;
+
+export function tileFor(k: number, n: number, tiling: Tiling = {}): { mr: number; nr: number } {
+  return tiling[tileKey(k, n)] ?? gemmTile(k, n);
+}
+
 /** Panels of nr columns covering n. */
 export const panelCount = (n: number, nr: number): number => Math.ceil(n / nr);
 
 /** Elements of a [out=n, in=k] weight packed for a GEMM with nr-column panels. */
-export const packedSize = (k: number, n: number): number => panelCount(n, gemmTile(k, n).nr) * gemmTile(k, n).nr * k;
+export const packedSize = (k: number, n: number, tiling: Tiling = {}): number => panelCount(n, tileFor(k, n, tiling).nr) * tileFor(k, n, tiling).nr * k;
 
 /** A weight GEMM y[m,n] = x[m,k]·Wᵀ + b with m from the caller; W packed in nr-column panels of Wᵀ. */
-export function linearSpec(k: number, n: number, epilogue: { gelu?: boolean; residual?: boolean } = {}): GemmSpec {
+export function linearSpec(k: number, n: number, epilogue: { gelu?: boolean; residual?: boolean } = {}, tiling: Tiling = {}): GemmSpec {
   return {
     op: 'gemm', m: null, k, n, lda: k, ldb: n, ldc: n, ldr: n, scale: 1, bias: true,
-    gelu: epilogue.gelu ?? false, residual: epilogue.residual ?? false, ...gemmTile(k, n), packed: true,
+    gelu: epilogue.gelu ?? false, residual: epilogue.residual ?? false, ...tileFor(k, n, tiling), packed: true,
   };
+}
+
+/** The tile of every Linear shape of a config (recorded in the manifest). */
+export function effectiveTiling(cfg: MaeConfig, tiling: Tiling = {}): Tiling {
+  return Object.fromEntries(linearShapes(cfg).map(([n, k]) => [tileKey(k, n), tileFor(k, n, tiling)]));
 }
 
 /** The two GEMMs inside attention for one head at sequence length t (constants throughout). */
@@ -129,6 +146,7 @@ export interface KernelPlan {
   readonly pred: string;
   /** Encoder sequence lengths (1 + kept patches) the module has attention kernels for. */
   readonly encoderLengths: readonly number[];
+  readonly tiling: Tiling;
 }
 
 /** Encoder lengths every module carries: the config's mask ratio and all patches (encode). */
@@ -137,7 +155,7 @@ export function defaultEncoderLengths(cfg: MaeConfig): number[] {
   return [1 + lenKeep(L, cfg.maskRatio), 1 + L];
 }
 
-export function planKernels(cfg: MaeConfig, encoderLengths: readonly number[] = defaultEncoderLengths(cfg)): KernelPlan {
+export function planKernels(cfg: MaeConfig, encoderLengths: readonly number[] = defaultEncoderLengths(cfg), tiling: Tiling = {}): KernelPlan {
   const sh = shapesOf(cfg);
   const specs = new Map<string, KernelSpec>();
   const use = (s: KernelSpec): string => {
@@ -148,24 +166,25 @@ export function planKernels(cfg: MaeConfig, encoderLengths: readonly number[] = 
   const lengths = [...new Set(encoderLengths)].sort((a, b) => a - b);
   const stack = (width: number, mlp: number, heads: number, headDim: number, ts: readonly number[]): StackKernels => ({
     layerNorm: use({ op: 'layernorm', width, eps: cfg.layerNormEps }),
-    qkv: use(linearSpec(width, 3 * width)),
-    proj: use(linearSpec(width, width, { residual: true })),
-    fc1: use(linearSpec(width, mlp, { gelu: true })),
-    fc2: use(linearSpec(mlp, width, { residual: true })),
+    qkv: use(linearSpec(width, 3 * width, {}, tiling)),
+    proj: use(linearSpec(width, width, { residual: true }, tiling)),
+    fc1: use(linearSpec(width, mlp, { gelu: true }, tiling)),
+    fc2: use(linearSpec(mlp, width, { residual: true }, tiling)),
     attention: Object.fromEntries(ts.map((t) => [t, use({ op: 'attention', t, heads, headDim })])),
   });
   const D = cfg.hiddenSize;
   const Dd = cfg.decoderHiddenSize;
   return {
     patchGather: use({ op: 'patch_gather', channels: cfg.numChannels, patch: cfg.patchSize, grid: sh.grid }),
-    patchEmbed: use(linearSpec(sh.patchDim, D)),
+    patchEmbed: use(linearSpec(sh.patchDim, D, {}, tiling)),
     addPos: use({ op: 'add_rows_gathered', width: D }),
     encoder: stack(D, cfg.intermediateSize, cfg.numAttentionHeads, sh.headDim, lengths),
-    decoderEmbed: use(linearSpec(D, Dd)),
+    decoderEmbed: use(linearSpec(D, Dd, {}, tiling)),
     unshuffle: use({ op: 'unshuffle', width: Dd, numPatches: sh.numPatches }),
     decoder: stack(Dd, cfg.decoderIntermediateSize, cfg.decoderNumAttentionHeads, sh.decoderHeadDim, [1 + sh.numPatches]),
-    pred: use(linearSpec(Dd, sh.patchDim)),
+    pred: use(linearSpec(Dd, sh.patchDim, {}, tiling)),
     encoderLengths: lengths,
+    tiling,
     get specs() { return [...specs.values()]; },
   };
 }
@@ -188,24 +207,24 @@ export type BufferName = 'pixels' | 'ids' | 'patches' | 'x' | 'xln' | 'qkv' | 'a
 export const ARENA_BASE = 65536;
 
 /** Packed weight names and element counts, in the order they are laid out. */
-export function weightSizes(cfg: MaeConfig): Array<[string, number]> {
+export function weightSizes(cfg: MaeConfig, tiling: Tiling = {}): Array<[string, number]> {
   const sh = shapesOf(cfg);
   const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize, L = sh.numPatches;
   const block = (prefix: string, w: number, f: number): Array<[string, number]> => [
     [`${prefix}.ln1.w`, w], [`${prefix}.ln1.b`, w],
-    [`${prefix}.qkv.w`, packedSize(w, 3 * w)], [`${prefix}.qkv.b`, 3 * w],
-    [`${prefix}.proj.w`, packedSize(w, w)], [`${prefix}.proj.b`, w],
+    [`${prefix}.qkv.w`, packedSize(w, 3 * w, tiling)], [`${prefix}.qkv.b`, 3 * w],
+    [`${prefix}.proj.w`, packedSize(w, w, tiling)], [`${prefix}.proj.b`, w],
     [`${prefix}.ln2.w`, w], [`${prefix}.ln2.b`, w],
-    [`${prefix}.fc1.w`, packedSize(w, f)], [`${prefix}.fc1.b`, f],
-    [`${prefix}.fc2.w`, packedSize(f, w)], [`${prefix}.fc2.b`, w],
+    [`${prefix}.fc1.w`, packedSize(w, f, tiling)], [`${prefix}.fc1.b`, f],
+    [`${prefix}.fc2.w`, packedSize(f, w, tiling)], [`${prefix}.fc2.b`, w],
   ];
   const out: Array<[string, number]> = [
-    ['patch.w', packedSize(sh.patchDim, D)], ['patch.b', D], ['cls_pos', D], ['pos', (1 + L) * D],
+    ['patch.w', packedSize(sh.patchDim, D, tiling)], ['patch.b', D], ['cls_pos', D], ['pos', (1 + L) * D],
   ];
   for (let i = 0; i < cfg.numHiddenLayers; i++) out.push(...block(`enc.${i}`, D, cfg.intermediateSize));
-  out.push(['norm.w', D], ['norm.b', D], ['dec_embed.w', packedSize(D, Dd)], ['dec_embed.b', Dd], ['mask_token', Dd], ['dec_pos', (1 + L) * Dd]);
+  out.push(['norm.w', D], ['norm.b', D], ['dec_embed.w', packedSize(D, Dd, tiling)], ['dec_embed.b', Dd], ['mask_token', Dd], ['dec_pos', (1 + L) * Dd]);
   for (let i = 0; i < cfg.decoderNumHiddenLayers; i++) out.push(...block(`dec.${i}`, Dd, cfg.decoderIntermediateSize));
-  out.push(['dec_norm.w', Dd], ['dec_norm.b', Dd], ['pred.w', packedSize(Dd, sh.patchDim)], ['pred.b', sh.patchDim]);
+  out.push(['dec_norm.w', Dd], ['dec_norm.b', Dd], ['pred.w', packedSize(Dd, sh.patchDim, tiling)], ['pred.b', sh.patchDim]);
   return out;
 }
 
@@ -227,7 +246,7 @@ export function attentionScratch(cfg: MaeConfig): { scores: number; kt: number }
   return { scores: T * T, kt: Math.max(sh.headDim, sh.decoderHeadDim) * T };
 }
 
-export function layoutOf(cfg: MaeConfig, threads = 1): MemoryLayout {
+export function layoutOf(cfg: MaeConfig, threads = 1, tiling: Tiling = {}): MemoryLayout {
   const sh = shapesOf(cfg);
   const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize, L = sh.numPatches;
   const T = 1 + L;
@@ -239,7 +258,7 @@ export function layoutOf(cfg: MaeConfig, threads = 1): MemoryLayout {
     return r;
   };
   const weights: Record<string, Region> = {};
-  for (const [name, n] of weightSizes(cfg)) weights[name] = place(n);
+  for (const [name, n] of weightSizes(cfg, tiling)) weights[name] = place(n);
   const buffers: Record<BufferName, Region> = {
     pixels: place(cfg.numChannels * cfg.imageSize * cfg.imageSize),
     ids: place(L),

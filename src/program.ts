@@ -6,7 +6,7 @@
  */
 import type { MaeConfig } from './config.js';
 import { shapesOf } from './config.js';
-import { type BufferName, type KernelPlan, type StackKernels, gemmTile, panelCount } from './plan.js';
+import { type BufferName, type KernelPlan, type StackKernels, type Tiling, panelCount, tileFor } from './plan.js';
 import { KernelError } from './errors.js';
 
 /** A kernel argument: a buffer (optionally a number of rows in), a packed weight, an integer, or none. */
@@ -36,11 +36,11 @@ const int = (n: number): Arg => ({ int: n });
 const none: Arg = { none: true };
 
 /** A weight GEMM [k → n] splits over its column panels. */
-const linearSplit = (k: number, n: number): Split => ({ over: 'panels', parts: panelCount(n, gemmTile(k, n).nr) });
+const linearSplit = (k: number, n: number, tiling: Tiling): Split => ({ over: 'panels', parts: panelCount(n, tileFor(k, n, tiling).nr) });
 
 /** Pre-norm transformer blocks on x [t, width] in place (timm Block: x + attn(LN1 x), x + mlp(LN2 x)). */
-function blocks(k: StackKernels, prefix: string, layers: number, t: number, width: number, mlp: number, heads: number): Step[] {
-  const panels = (n: number, kk: number): Split => linearSplit(kk, n);
+function blocks(k: StackKernels, prefix: string, layers: number, t: number, width: number, mlp: number, heads: number, tiling: Tiling): Step[] {
+  const panels = (n: number, kk: number): Split => linearSplit(kk, n, tiling);
   const attention = k.attention[t];
   if (!attention) throw new KernelError(`no ${prefix} attention kernel for sequence length ${t} in this module`);
   const steps: Step[] = [];
@@ -69,10 +69,10 @@ export function encoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number): 
   const t = 1 + keep;
   return [
     { kernel: plan.patchGather, args: [buf('pixels'), buf('ids'), int(keep), buf('patches')] },
-    { kernel: plan.patchEmbed, args: [buf('patches'), w('patch.w'), w('patch.b'), buf('x', 1, D), none, int(keep)], split: linearSplit(shapesOf(cfg).patchDim, D) },
+    { kernel: plan.patchEmbed, args: [buf('patches'), w('patch.w'), w('patch.b'), buf('x', 1, D), none, int(keep)], split: linearSplit(shapesOf(cfg).patchDim, D, plan.tiling) },
     { kernel: plan.addPos, args: [buf('x', 1, D), w('pos'), buf('ids'), int(keep)] },
     { copy: { weight: 'cls_pos', to: 'x' } },
-    ...blocks(plan.encoder, 'enc', cfg.numHiddenLayers, t, D, cfg.intermediateSize, cfg.numAttentionHeads),
+    ...blocks(plan.encoder, 'enc', cfg.numHiddenLayers, t, D, cfg.intermediateSize, cfg.numAttentionHeads, plan.tiling),
     { kernel: plan.encoder.layerNorm, args: [buf('x'), w('norm.w'), w('norm.b'), buf('latent'), int(t)] },
   ];
 }
@@ -84,10 +84,10 @@ export function encoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number): 
 export function decoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number): Step[] {
   const t = 1 + shapesOf(cfg).numPatches;
   return [
-    { kernel: plan.decoderEmbed, args: [buf('latent'), w('dec_embed.w'), w('dec_embed.b'), buf('emb'), none, int(1 + keep)], split: linearSplit(cfg.hiddenSize, cfg.decoderHiddenSize) },
+    { kernel: plan.decoderEmbed, args: [buf('latent'), w('dec_embed.w'), w('dec_embed.b'), buf('emb'), none, int(1 + keep)], split: linearSplit(cfg.hiddenSize, cfg.decoderHiddenSize, plan.tiling) },
     { kernel: plan.unshuffle, args: [buf('emb'), w('mask_token'), w('dec_pos'), buf('ids'), int(keep), buf('x')] },
-    ...blocks(plan.decoder, 'dec', cfg.decoderNumHiddenLayers, t, cfg.decoderHiddenSize, cfg.decoderIntermediateSize, cfg.decoderNumAttentionHeads),
+    ...blocks(plan.decoder, 'dec', cfg.decoderNumHiddenLayers, t, cfg.decoderHiddenSize, cfg.decoderIntermediateSize, cfg.decoderNumAttentionHeads, plan.tiling),
     { kernel: plan.decoder.layerNorm, args: [buf('x'), w('dec_norm.w'), w('dec_norm.b'), buf('xln'), int(t)] },
-    { kernel: plan.pred, args: [buf('xln'), w('pred.w'), w('pred.b'), buf('pred'), none, int(t)], split: linearSplit(cfg.decoderHiddenSize, shapesOf(cfg).patchDim) },
+    { kernel: plan.pred, args: [buf('xln'), w('pred.w'), w('pred.b'), buf('pred'), none, int(t)], split: linearSplit(cfg.decoderHiddenSize, shapesOf(cfg).patchDim, plan.tiling) },
   ];
 }

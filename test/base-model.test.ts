@@ -17,7 +17,7 @@ import { runCli } from './helpers.js';
 test('edge-mae build --config vit-mae-base writes a kernel module', () => {
   const r = runCli(['build', '--config', 'vit-mae-base']);
   assert.equal(r.status, 0, r.stderr);
-  const m = /(?:built|cached): (\S+kernels\.wasm)/.exec(r.stdout);
+  const m = /(?:built|cached) \([^)]*\): (\S+kernels\.wasm)/.exec(r.stdout);
   assert.ok(m, r.stdout);
   assert.ok(existsSync(m[1]));
   assert.ok(existsSync(join(m[1], '..', 'manifest.json')));

@@ -44,7 +44,7 @@ export class KernelThread {
     if (!run) {
       const steps = this.steps.get(id);
       if (!steps) throw new Error(`kernel thread ${this.init.index}: unknown program ${id}`);
-      run = compileProgram(steps, this.exports, layoutOf(this.init.config, this.init.threads), this.init.config, this.f32, { index: this.init.index, count: this.init.threads, ctrl: this.init.ctrl });
+      run = compileProgram(steps, this.exports, layoutOf(this.init.config, this.init.threads, this.init.tiling), this.init.config, this.f32, { index: this.init.index, count: this.init.threads, ctrl: this.init.ctrl });
       this.programs.set(id, run);
     }
     return run;

@@ -9,7 +9,7 @@ import type { MaeConfig } from '../config.js';
 import { shapesOf } from '../config.js';
 import { KernelError } from '../errors.js';
 import type { Manifest } from '../manifest.js';
-import { ARENA_BASE, type KernelPlan, type MemoryLayout, gemmTile, layoutOf, memoryPages, planKernels } from '../plan.js';
+import { ARENA_BASE, type KernelPlan, type MemoryLayout, type Tiling, layoutOf, memoryPages, planKernels } from '../plan.js';
 import { packWeights } from '../pack.js';
 import { type Step, decoderProgram, encoderProgram } from '../program.js';
 import type { MaeWeights } from '../weights.js';
@@ -43,6 +43,7 @@ export interface WorkerInit {
   readonly index: number;
   readonly threads: number;
   readonly config: MaeConfig;
+  readonly tiling: Tiling;
 }
 
 export interface WasmBackendOptions {
@@ -79,6 +80,7 @@ export class WasmBackend implements MaeBackend {
   private readonly i32: Int32Array;
   private readonly layout: MemoryLayout;
   private readonly threads: number;
+  private readonly tiling: Tiling;
   private readonly ctrl?: Int32Array;
   private pool?: WorkerPool;
   private exports!: KernelExports;
@@ -91,7 +93,10 @@ export class WasmBackend implements MaeBackend {
   private constructor(private readonly cfg: MaeConfig, private readonly opts: WasmBackendOptions) {
     this.threads = opts.threads ?? 1;
     if (this.threads > 1 && !opts.kernels.manifest.threads) throw new KernelError(`threads: ${this.threads} needs a kernel module built with threads`);
-    this.layout = layoutOf(cfg, this.threads);
+    // The module fixes the tiles, and so the packed weights' sizes; another module for more
+    // lengths (extend) is built with the same tiling.
+    this.tiling = opts.kernels.manifest.tiles ?? {};
+    this.layout = layoutOf(cfg, this.threads, this.tiling);
     const pages = memoryPages(this.layout);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: this.threads > 1 });
     this.f32 = new Float32Array(this.memory.buffer);
@@ -114,14 +119,14 @@ export class WasmBackend implements MaeBackend {
       if (!r || r.length !== length) throw new KernelError(`memory layout has no region of ${length} floats for weight '${name}'`);
       const at = (ARENA_BASE + r.offset) >> 2;
       return b.f32.subarray(at, at + length);
-    }, (out, w, n, k) => {
-      // Into the staging region, then the module's pack_panels lays it out (much faster than JS).
+    }, (out, w, n, k, nr) => {
+      // Into the staging region, then the module's pack_panels lays it out (faster than JS).
       b.f32.set(w, staging >> 2);
-      b.exports.pack_panels(staging, out.byteOffset, n, k, gemmTile(k, n).nr);
-    });
+      b.exports.pack_panels(staging, out.byteOffset, n, k, nr);
+    }, b.tiling);
     if (b.threads > 1) {
       if (!opts.startWorkers) throw new KernelError(`threads: ${b.threads} needs workers, and this platform entry cannot start them`);
-      b.pool = await opts.startWorkers({ module: opts.kernels.module, memory: b.memory, ctrl: b.ctrl!, threads: b.threads, config: opts.config });
+      b.pool = await opts.startWorkers({ module: opts.kernels.module, memory: b.memory, ctrl: b.ctrl!, threads: b.threads, config: opts.config, tiling: b.tiling });
     }
     return b;
   }
@@ -129,7 +134,8 @@ export class WasmBackend implements MaeBackend {
   private async instantiate(k: KernelModule): Promise<void> {
     if (k.manifest.memory.arenaBase !== ARENA_BASE) throw new KernelError(`kernel module ${k.manifest.configHash} was built for another memory layout`);
     const exports = await instantiateKernels(k.module, this.memory);
-    const plan = planKernels(this.cfg, k.manifest.encoderLengths);
+    if (JSON.stringify(k.manifest.tiles ?? {}) !== JSON.stringify(this.tiling)) throw new KernelError(`kernel module ${k.manifest.configHash} has other GEMM tiles than the weights were packed for`);
+    const plan = planKernels(this.cfg, k.manifest.encoderLengths, this.tiling);
     const names = new Set(k.manifest.kernels.map((x) => x.name));
     for (const s of plan.specs) {
       if (s.op === 'gemm' && s.m !== null) continue;

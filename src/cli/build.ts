@@ -1,18 +1,30 @@
 /** `edge-mae build`: generate and compile the kernel module for a config (or report the cached one). */
 import { readConfig } from '../node/load.js';
-import { buildKernels } from '../../codegen/compile.js';
+import { buildKernels, defaultCacheDir, writeTuning } from '../../codegen/compile.js';
+import { chooseSimd, type SimdVariant } from '../simd-support.js';
 
 export interface BuildArgs {
   config: string;
   cacheDir?: string;
   force?: boolean;
+  /** Time candidate GEMM tiles on this machine and keep the fastest for this config. */
+  tune?: boolean;
+  simd?: SimdVariant | 'auto';
+  threads?: boolean;
 }
 
 export async function runBuild(a: BuildArgs, log: (line: string) => void): Promise<void> {
   const cfg = readConfig(a.config);
+  const simd = chooseSimd(a.simd ?? 'auto');
+  const cacheDir = a.cacheDir ?? defaultCacheDir();
+  if (a.tune) {
+    const { tuneTiles } = await import('../../codegen/tune.js');
+    const result = await tuneTiles(cfg, simd, log);
+    log(`tiles recorded in ${writeTuning(cacheDir, cfg, simd, result)}`);
+  }
   const t0 = performance.now();
-  const built = await buildKernels(cfg, { cacheDir: a.cacheDir, force: a.force });
+  const built = await buildKernels(cfg, { cacheDir, force: a.force || a.tune, simd, threads: a.threads });
   const ms = performance.now() - t0;
   const exported = built.manifest.kernels.filter((k) => k.exported).length;
-  log(`${built.compiled ? 'built' : 'cached'}: ${built.dir}/kernels.wasm (${(built.wasm.length / 1024).toFixed(1)} KiB, ${exported} kernels, ${built.manifest.memory.pages} pages = ${(built.manifest.memory.pages / 16).toFixed(1)} MiB memory) in ${ms.toFixed(0)} ms`);
+  log(`${built.compiled ? 'built' : 'cached'} (${simd}${a.threads ? ', threads' : ''}${built.manifest.tuning && built.manifest.tuning !== 'default' ? ', tuned tiles' : ''}): ${built.dir}/kernels.wasm (${(built.wasm.length / 1024).toFixed(1)} KiB, ${exported} kernels, ${built.manifest.memory.pages} pages = ${(built.manifest.memory.pages / 16).toFixed(1)} MiB memory) in ${ms.toFixed(0)} ms`);
 }

@@ -79,7 +79,10 @@ export function program(): Command {
     .requiredOption('--config <file|preset>', 'config.json, a model folder, or vit-mae-base|vit-mae-large|vit-mae-huge')
     .option('--cache <dir>', 'kernel cache folder')
     .option('--force', 'recompile even when cached')
-    .action((o) => runBuild({ config: o.config, cacheDir: o.cache, force: o.force }, log));
+    .option('--tune', 'time candidate GEMM tiles on this machine and keep the fastest for this config')
+    .addOption(new Option('--simd <variant>', 'kernel variant').choices(['auto', 'simd128', 'relaxed']).default('auto'))
+    .option('--threads', 'build the shared-memory (threaded) module')
+    .action((o) => runBuild({ config: o.config, cacheDir: o.cache, force: o.force, tune: o.tune, simd: simdOption(o.simd), threads: o.threads }, log));
 
   modelOptions(p.command('forward'))
     .description('MAE forward on pixel tensors: writes latent, pred, mask, ids_restore, losses')
