@@ -1,9 +1,10 @@
 /**
  * edge-mae: Masked Autoencoders (ViT-MAE) on generated WebAssembly SIMD kernels.
- * Everything here runs without a file system; MaeModel.load(path) loads Node-only code on demand.
+ * Everything here runs without a file system (browsers, Workers, Deno): load models from bytes
+ * with MaeModel.load({ config, weights, kernels }). The Node entry (src/node/index.ts) adds folders.
  */
 export { MaeModel } from './model.js';
-export type { ForwardOptions, ForwardResult, EncodeOptions, LoadOptions, ModelSource } from './model.js';
+export type { ForwardOptions, ForwardResult, EncodeOptions, LoadOptions, ModelSource, BytesSource } from './model.js';
 export { type MaeConfig, type MaeShapes, parseConfig, preset, PRESET_NAMES, shapesOf, lenKeep, toHfJson } from './config.js';
 export { SafetensorsFile, encodeSafetensors, type TensorToWrite, type TensorInfo, type DType } from './safetensors.js';
 export { loadWeights, type MaeWeights, type BlockWeights } from './weights.js';
@@ -15,6 +16,7 @@ export type { Manifest } from './manifest.js';
 export type { KernelModule } from './backend/wasm.js';
 export type { MaeBackend } from './backend/backend.js';
 export * from './errors.js';
+export { chooseSimd, relaxedSimdSupported, type SimdVariant } from './simd-support.js';
 
 // Images in, pictures out.
 export { type RawImage, decodeImage as loadImage } from './image/decode.js';

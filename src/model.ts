@@ -13,6 +13,10 @@ import type { MaeWeights } from './weights.js';
 import { type KernelModule, type WasmBackendOptions, WasmBackend } from './backend/wasm.js';
 import { type PreprocessorConfig, parsePreprocessorConfig } from './image/preprocess.js';
 import type { SimdVariant } from './simd-support.js';
+import type { Manifest } from './manifest.js';
+import { parseConfig } from './config.js';
+import { SafetensorsFile } from './safetensors.js';
+import { loadWeights } from './weights.js';
 
 export interface ForwardOptions {
   /** Images in `pixels` (N). */
@@ -69,6 +73,23 @@ export interface ModelSource {
   startWorkers?: WasmBackendOptions['startWorkers'];
 }
 
+/**
+ * A model as bytes: what an edge runtime or a browser has — no file system, and often no compiler
+ * (pass a precompiled WebAssembly.Module where compiling from bytes is forbidden).
+ */
+export interface BytesSource {
+  /** Parsed (parseConfig/preset) or config.json's object. */
+  config: MaeConfig | Record<string, unknown>;
+  /** model.safetensors (Hugging Face or original MAE names); tensors are packed from it without copies. */
+  weights: Uint8Array | ArrayBuffer;
+  /** kernels.wasm (module or bytes) and its manifest.json, from `edge-mae build --out DIR`. */
+  kernels: { module: WebAssembly.Module | Uint8Array | ArrayBuffer; manifest: Manifest };
+  /** preprocessor_config.json's object. */
+  preprocessor?: unknown;
+  threads?: number;
+  startWorkers?: WasmBackendOptions['startWorkers'];
+}
+
 /** Options of MaeModel.load in Node: a model folder and where its parts come from. */
 export interface LoadOptions {
   /** Folder with config.json and model.safetensors (Hugging Face layout). */
@@ -90,6 +111,9 @@ export class MaeModel {
 
   private preprocessing?: PreprocessorConfig;
 
+  /** Loads model folders (set by the Node entry; absent in browsers and edge runtimes). */
+  static folderLoader?: (opts: LoadOptions) => Promise<ModelSource>;
+
   private constructor(readonly config: MaeConfig, private readonly backend: MaeBackend, private readonly preprocessorJson: unknown) {
     this.shapes = shapesOf(config);
   }
@@ -110,11 +134,12 @@ export class MaeModel {
    * for the config, cached). Anywhere: a ModelSource with parsed config, weights and a compiled
    * kernel module.
    */
-  static async load(source: string | LoadOptions | ModelSource): Promise<MaeModel> {
+  static async load(source: string | LoadOptions | ModelSource | BytesSource): Promise<MaeModel> {
     if (typeof source === 'string' || !('kernels' in source)) {
-      const { loadModelSource } = await import('./node/load.js');
-      return MaeModel.load(await loadModelSource(typeof source === 'string' ? { model: source } : source));
+      const load = MaeModel.folderLoader ?? (await importNodeLoader());
+      return MaeModel.load(await load(typeof source === 'string' ? { model: source } : source));
     }
+    if (isBytesSource(source)) return MaeModel.load(await fromBytes(source));
     let backend: WasmBackend;
     try {
       backend = await WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend, threads: source.threads, startWorkers: source.startWorkers });
@@ -196,3 +221,30 @@ export class MaeModel {
   }
 }
 
+
+function isBytesSource(s: ModelSource | BytesSource): s is BytesSource {
+  return s.weights instanceof Uint8Array || s.weights instanceof ArrayBuffer;
+}
+
+/** Parses a BytesSource: config checked, weights read lazily as views of the bytes, module compiled if given as bytes. */
+async function fromBytes(s: BytesSource): Promise<ModelSource> {
+  const config = 'imageSize' in s.config ? (s.config as MaeConfig) : parseConfig(s.config, 'config');
+  const bytes = s.weights instanceof Uint8Array ? s.weights : new Uint8Array(s.weights);
+  const weights = loadWeights(SafetensorsFile.parse(bytes, 'weights'), config, { lazy: true });
+  const m = s.kernels.module;
+  const module = m instanceof WebAssembly.Module ? m : await WebAssembly.compile(m instanceof Uint8Array ? (m as Uint8Array<ArrayBuffer>) : new Uint8Array(m));
+  return { config, weights, kernels: { module, manifest: s.kernels.manifest }, preprocessor: s.preprocessor, threads: s.threads, startWorkers: s.startWorkers };
+}
+
+/**
+ * The Node folder loader, imported on demand when the Node entry has not registered it. The
+ * specifier is a variable so that browser and edge bundles do not pull Node code in.
+ */
+async function importNodeLoader(): Promise<(opts: LoadOptions) => Promise<ModelSource>> {
+  const specifier = './node/load.js';
+  try {
+    return ((await import(/* @vite-ignore */ specifier)) as { loadModelSource: (opts: LoadOptions) => Promise<ModelSource> }).loadModelSource;
+  } catch (e) {
+    throw new InputError(`loading a model from a path needs Node (file system); here pass the bytes: MaeModel.load({ config, weights, kernels }) (${(e as Error).message})`);
+  }
+}

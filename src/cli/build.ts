@@ -1,5 +1,8 @@
 /** `edge-mae build`: generate and compile the kernel module for a config (or report the cached one). */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { readConfig } from '../node/load.js';
+import { writeFileAtomic } from '../node/atomic-write.js';
 import { buildKernels, defaultCacheDir, writeTuning } from '../../codegen/compile.js';
 import { chooseSimd, type SimdVariant } from '../simd-support.js';
 
@@ -11,6 +14,8 @@ export interface BuildArgs {
   tune?: boolean;
   simd?: SimdVariant | 'auto';
   threads?: boolean;
+  /** Also copy kernels.wasm, manifest.json and kernels.ts here (to bundle with an app). */
+  out?: string;
 }
 
 export async function runBuild(a: BuildArgs, log: (line: string) => void): Promise<void> {
@@ -26,5 +31,10 @@ export async function runBuild(a: BuildArgs, log: (line: string) => void): Promi
   const built = await buildKernels(cfg, { cacheDir, force: a.force || a.tune, simd, threads: a.threads });
   const ms = performance.now() - t0;
   const exported = built.manifest.kernels.filter((k) => k.exported).length;
+  if (a.out) {
+    mkdirSync(a.out, { recursive: true });
+    for (const f of ['kernels.wasm', 'manifest.json', 'kernels.ts']) writeFileAtomic(join(a.out, f), readFileSync(join(built.dir, f)));
+    log(`copied kernels.wasm, manifest.json, kernels.ts to ${a.out}`);
+  }
   log(`${built.compiled ? 'built' : 'cached'} (${simd}${a.threads ? ', threads' : ''}${built.manifest.tuning && built.manifest.tuning !== 'default' ? ', tuned tiles' : ''}): ${built.dir}/kernels.wasm (${(built.wasm.length / 1024).toFixed(1)} KiB, ${exported} kernels, ${built.manifest.memory.pages} pages = ${(built.manifest.memory.pages / 16).toFixed(1)} MiB memory) in ${ms.toFixed(0)} ms`);
 }

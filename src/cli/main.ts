@@ -5,6 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import v8 from 'node:v8';
 import { EdgeMaeError } from '../errors.js';
+import '../node/index.js'; // registers the model-folder loader
 import { relaxedSimdSupported } from '../simd-support.js';
 import { runBuild } from './build.js';
 import { runForward } from './forward.js';
@@ -82,7 +83,8 @@ export function program(): Command {
     .option('--tune', 'time candidate GEMM tiles on this machine and keep the fastest for this config')
     .addOption(new Option('--simd <variant>', 'kernel variant').choices(['auto', 'simd128', 'relaxed']).default('auto'))
     .option('--threads', 'build the shared-memory (threaded) module')
-    .action((o) => runBuild({ config: o.config, cacheDir: o.cache, force: o.force, tune: o.tune, simd: simdOption(o.simd), threads: o.threads }, log));
+    .option('--out <dir>', 'also copy kernels.wasm, manifest.json and kernels.ts here (to bundle with an app)')
+    .action((o) => runBuild({ config: o.config, cacheDir: o.cache, force: o.force, tune: o.tune, simd: simdOption(o.simd), threads: o.threads, out: o.out }, log));
 
   modelOptions(p.command('forward'))
     .description('MAE forward on pixel tensors: writes latent, pred, mask, ids_restore, losses')

@@ -1,0 +1,16 @@
+/**
+ * The Node entry of the package (export condition "node"): everything of the edge-safe entry,
+ * plus loading model folders and files, compiling kernels for a config, kernel threads, and the
+ * Fashion-MNIST files.
+ */
+import { MaeModel } from '../model.js';
+import { loadModelSource } from './load.js';
+
+MaeModel.folderLoader = loadModelSource;
+
+export * from '../index.js';
+export { loadModelSource, compileKernels, readConfig } from './load.js';
+export { startNodeWorkers } from './threads.js';
+export { loadFashionMnist } from './fashion-mnist.js';
+export { writeFileAtomic } from './atomic-write.js';
+export { DEFAULT_MODEL_DIR, DEFAULT_SAMPLES_DIR, PACKAGE_ROOT } from './paths.js';
