@@ -1,0 +1,165 @@
+/**
+ * The serverless handler: a standard `fetch(request) => Promise<Response>` (Cloudflare Workers,
+ * Deno, Bun, Vercel Edge; Node through src/node/http-adapter.ts) around one loaded model.
+ *
+ *   GET  /healthz       → 200 JSON: model and backend
+ *   POST /reconstruct   image bytes → PNG figure (masked | reconstruction | original); losses in headers
+ *   POST /encode        image bytes → JSON { embedding, pool }
+ *   POST /score         image bytes → JSON { score, loss, repeats, maskRatio }
+ *
+ * Query parameters: mask_ratio, seed, scale (reconstruct), pool (encode), repeats (score).
+ * Bad input gets a 4xx JSON { error } naming the problem; bodies and image sizes are bounded.
+ * Requests run one at a time on the model (its kernels share scratch memory), in arrival order.
+ */
+import type { MaeModel } from '../model.js';
+import { EdgeMaeError } from '../errors.js';
+import { decodeImage } from '../image/decode.js';
+import { imageSize } from '../image/image-size.js';
+import { encodePng } from '../image/encode-png.js';
+import { preprocessImage } from '../image/preprocess.js';
+import { reconstruct } from '../jobs/reconstruct.js';
+import { renderFigure } from '../jobs/figure.js';
+import { score } from '../jobs/score.js';
+import { embed } from '../jobs/embed.js';
+
+export interface HandlerLimits {
+  /** Largest request body, bytes (default 8 MiB). */
+  maxBodyBytes: number;
+  /** Largest image side, pixels (default 4096). */
+  maxImageSide: number;
+  /** Most random masks for /score (default 32). */
+  maxRepeats: number;
+}
+
+export interface HandlerOptions {
+  model: MaeModel;
+  limits?: Partial<HandlerLimits>;
+  /** Extra fields for /healthz (the Node adapter adds memory use). */
+  stats?: () => Record<string, unknown>;
+}
+
+export interface Handler {
+  fetch(request: Request): Promise<Response>;
+}
+
+export const DEFAULT_LIMITS: HandlerLimits = { maxBodyBytes: 8 * 2 ** 20, maxImageSide: 4096, maxRepeats: 32 };
+
+/** A client error: becomes a 4xx JSON response. */
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): Response =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+
+function numberParam(url: URL, name: string, check: (v: number) => boolean, rule: string): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return undefined;
+  const v = Number(raw);
+  if (raw.trim() === '' || !check(v)) throw new HttpError(400, `query parameter '${name}' ${rule}, got '${raw}'`);
+  return v;
+}
+
+/** Reads the body up to the limit, refusing larger ones without buffering them. */
+async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, `body of ${declared} bytes exceeds the ${limit}-byte limit`);
+  if (!request.body) throw new HttpError(400, 'empty body: send the image bytes (PNG or JPEG)');
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel();
+      throw new HttpError(413, `body exceeds the ${limit}-byte limit`);
+    }
+    chunks.push(value);
+  }
+  if (size === 0) throw new HttpError(400, 'empty body: send the image bytes (PNG or JPEG)');
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+}
+
+export function createHandler(opts: HandlerOptions): Handler {
+  const { model } = opts;
+  const limits: HandlerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  let queue: Promise<unknown> = Promise.resolve();
+  /** Runs jobs on the model one at a time. */
+  const exclusive = <T>(job: () => Promise<T>): Promise<T> => {
+    const run = queue.then(job, job);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+
+  const pixelsOf = (bytes: Uint8Array): Float32Array => {
+    const size = imageSize(bytes);
+    if (size && (size.width > limits.maxImageSide || size.height > limits.maxImageSide)) {
+      throw new HttpError(413, `image is ${size.width}×${size.height}, larger than the ${limits.maxImageSide}-pixel limit per side`);
+    }
+    return preprocessImage(decodeImage(bytes, 'request body'), model.preprocessor, model.config.numChannels as 1 | 3);
+  };
+
+  const routes: Record<string, (url: URL, body: Uint8Array) => Promise<Response>> = {
+    '/reconstruct': async (url, body) => {
+      const maskRatio = numberParam(url, 'mask_ratio', (v) => v >= 0 && v < 1, 'must be a number in [0, 1)');
+      const seed = numberParam(url, 'seed', (v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32, 'must be an integer in [0, 2^32)');
+      const scale = numberParam(url, 'scale', (v) => Number.isInteger(v) && v >= 1 && v <= 16, 'must be an integer from 1 to 16');
+      const pixels = pixelsOf(body);
+      const [row] = await exclusive(() => reconstruct(model, pixels, model.preprocessor, { batch: 1, maskRatio, seed }));
+      const fig = renderFigure([row], { scale: scale ?? Math.max(1, Math.ceil(112 / model.config.imageSize)) });
+      return new Response(encodePng(fig.data, fig.width, fig.height, 3) as Uint8Array<ArrayBuffer>, {
+        status: 200,
+        headers: { 'content-type': 'image/png', 'x-loss': String(row.loss), 'x-loss-norm-pix': String(row.lossNormPix) },
+      });
+    },
+    '/encode': async (url, body) => {
+      const pool = url.searchParams.get('pool') ?? 'mean';
+      if (pool !== 'mean' && pool !== 'cls') throw new HttpError(400, `query parameter 'pool' must be mean or cls, got '${pool}'`);
+      const pixels = pixelsOf(body);
+      const embedding = await exclusive(() => embed(model, pixels, { batch: 1, pool }));
+      return json(200, { pool, dim: embedding.length, embedding: Array.from(embedding) });
+    },
+    '/score': async (url, body) => {
+      const maskRatio = numberParam(url, 'mask_ratio', (v) => v >= 0 && v < 1, 'must be a number in [0, 1)');
+      const seed = numberParam(url, 'seed', (v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32, 'must be an integer in [0, 2^32)');
+      const repeats = numberParam(url, 'repeats', (v) => Number.isInteger(v) && v >= 1 && v <= limits.maxRepeats, `must be an integer from 1 to ${limits.maxRepeats}`) ?? 1;
+      const pixels = pixelsOf(body);
+      const [s] = await exclusive(() => score(model, pixels, { batch: 1, maskRatio, seed, repeats }));
+      return json(200, { score: s.score, loss: s.loss, repeats, maskRatio: maskRatio ?? model.config.maskRatio });
+    },
+  };
+
+  return {
+    async fetch(request: Request): Promise<Response> {
+      try {
+        const url = new URL(request.url);
+        if (url.pathname === '/healthz') {
+          if (request.method !== 'GET' && request.method !== 'HEAD') throw new HttpError(405, `${request.method} /healthz: use GET`);
+          const c = model.config;
+          return json(200, {
+            status: 'ok',
+            backend: model.backendDescription,
+            model: { image_size: c.imageSize, patch_size: c.patchSize, num_channels: c.numChannels, hidden_size: c.hiddenSize, mask_ratio: c.maskRatio },
+            ...opts.stats?.(),
+          });
+        }
+        const route = routes[url.pathname];
+        if (!route) throw new HttpError(404, `no route ${url.pathname} (POST /reconstruct, /encode, /score; GET /healthz)`);
+        if (request.method !== 'POST') throw new HttpError(405, `${request.method} ${url.pathname}: use POST with the image bytes`);
+        return await route(url, await readBody(request, limits.maxBodyBytes));
+      } catch (e) {
+        if (e instanceof HttpError) return json(e.status, { error: e.message });
+        // Typed errors come from the request's content (an unreadable image, a bad parameter).
+        if (e instanceof EdgeMaeError) return json(e.name === 'KernelError' ? 500 : 400, { error: e.message });
+        return json(500, { error: 'internal error' });
+      }
+    },
+  };
+}
