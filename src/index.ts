@@ -29,3 +29,6 @@ export { score, type ImageScore, type ScoreOptions } from './jobs/score.js';
 export { embed as encode, type Pooling } from './jobs/embed.js';
 export type { Image8 } from './jobs/display.js';
 export { parseIdx, fashionMnistImage, fashionMnistLabel, FASHION_MNIST_CLASSES } from './data/fashion-mnist.js';
+
+// Serving: a fetch-style handler for Workers, Deno, Bun, Vercel Edge (Node: src/node/http-adapter).
+export { createHandler, DEFAULT_LIMITS, type Handler, type HandlerOptions, type HandlerLimits } from './serve/handler.js';
