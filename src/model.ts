@@ -13,6 +13,8 @@ import type { MaeWeights } from './weights.js';
 import { type KernelModule, type WasmBackendOptions, WasmBackend } from './backend/wasm.js';
 import { type PreprocessorConfig, parsePreprocessorConfig } from './image/preprocess.js';
 import type { SimdVariant } from './simd-support.js';
+import { type DeviceChoice, selectBackend } from './backend/webgpu-select.js';
+import type { GpuSource } from './backend/webgpu-device.js';
 import type { Manifest } from './manifest.js';
 import { parseConfig } from './config.js';
 import { SafetensorsFile } from './safetensors.js';
@@ -71,6 +73,10 @@ export interface ModelSource {
   /** Kernel threads (default 1); > 1 needs a module built with threads and startWorkers. */
   threads?: number;
   startWorkers?: WasmBackendOptions['startWorkers'];
+  /** Backend: 'wasm' (default), 'webgpu', or 'auto' (WebGPU when a device can be had and the model fits it, else WASM). */
+  device?: DeviceChoice;
+  /** Where the GPU comes from for 'webgpu'/'auto' (default: navigator.gpu, or in Node the optional `webgpu` package). */
+  gpu?: GpuSource;
 }
 
 /**
@@ -104,6 +110,8 @@ export interface LoadOptions {
   simd?: SimdVariant | 'auto';
   /** Kernel threads sharing the memory (default 1): GEMM panels and attention heads are split between them. */
   threads?: number;
+  /** Backend: 'wasm' (default), 'webgpu' (in Node: the optional `webgpu` package), or 'auto'. */
+  device?: DeviceChoice;
 }
 
 export class MaeModel {
@@ -124,9 +132,14 @@ export class MaeModel {
     return this.preprocessing;
   }
 
-  /** Which backend runs and how. */
+  /** Which backend runs and how (and, for device 'auto', why). */
   get backendDescription(): string {
     return this.backend.description;
+  }
+
+  /** 'wasm' or 'webgpu'. */
+  get backendKind(): string {
+    return this.backend.kind;
   }
 
   /**
@@ -140,9 +153,10 @@ export class MaeModel {
       return MaeModel.load(await load(typeof source === 'string' ? { model: source } : source));
     }
     if (isBytesSource(source)) return MaeModel.load(await fromBytes(source));
-    let backend: WasmBackend;
+    let backend: MaeBackend;
     try {
-      backend = await WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend, threads: source.threads, startWorkers: source.startWorkers });
+      const wasm = (): Promise<MaeBackend> => WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend, threads: source.threads, startWorkers: source.startWorkers });
+      backend = await selectBackend({ device: source.device, config: source.config, weights: source.weights, gpu: source.gpu, wasm });
     } finally {
       source.release?.();
     }

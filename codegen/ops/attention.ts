@@ -6,6 +6,7 @@
  */
 import { type AttentionSpec, attentionGemms, kernelName } from '../../src/plan.js';
 import type { EmittedFunction } from './kernel-source.js';
+import { type WgslKernel, WG, ceilDiv, f32Lit, u32Lit, wgslExp, wgslHeader } from './wgsl.js';
 
 export function emitAttention(s: AttentionSpec): EmittedFunction {
   const width = s.heads * s.headDim;
@@ -27,4 +28,77 @@ for (let h = h0; h < h1; h++) {
     doc: `out[${s.t},${width}] = softmax(Q·Kᵀ/√${s.headDim})·V over heads [h0, h1) of ${s.heads}, width ${s.headDim}; scratch scores [${s.t},${s.t}], kt [${s.headDim},${s.t}].`,
     exported: true,
   };
+}
+
+/**
+ * WGSL: one invocation per (query row, head), fused — the same three stages as the AssemblyScript
+ * kernel without a transpose: the row's scaled scores (Q_h·K_hᵀ)·d^-0.5 into its row of the scores
+ * scratch [heads, t, t], the row softmax (max, exp as assembly/gelu.ts exp4, sum, divide), then
+ * P·V_h into the head's columns of out [t, width]. No workgroup memory, no barriers.
+ */
+export function emitAttentionWgsl(s: AttentionSpec): WgslKernel {
+  const width = s.heads * s.headDim;
+  const ld = 3 * width;
+  const T = s.t;
+  const d = s.headDim;
+  const { scores } = attentionGemms(s);
+  // Step arguments (program.ts): [qkv, out, scores, kt]; kt (the WASM kernel's transposed keys) is not used.
+  const params = [
+    { name: 'q0', from: { offsetOf: 0 } },
+    { name: 'o0', from: { offsetOf: 1 } },
+    { name: 's0', from: { offsetOf: 2 } },
+  ];
+  const buffers = [
+    { name: 'QKV', type: 'f32', write: false, arg: 0 },
+    { name: 'OUT', type: 'f32', write: true, arg: 1 },
+    { name: 'S', type: 'f32', write: true, arg: 2 },
+  ];
+  const code = `// ${kernelName(s)}: out[${T},${width}] = softmax(Q·Kᵀ/√${d})·V for ${s.heads} heads of width ${d}; qkv [${T},${ld}]; scratch [${s.heads},${T},${T}].
+${wgslHeader(params, buffers)}
+${wgslExp('exp1', 'f32')}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  let h = gid.y;
+  if (i >= ${u32Lit(T)} || h >= ${u32Lit(s.heads)}) { return; }
+  let q = P.q0 + i * ${u32Lit(ld)} + h * ${u32Lit(d)};
+  let kb = P.q0 + ${u32Lit(width)} + h * ${u32Lit(d)};
+  let vb = P.q0 + ${u32Lit(2 * width)} + h * ${u32Lit(d)};
+  let srow = P.s0 + (h * ${u32Lit(T)} + i) * ${u32Lit(T)};
+  var mx = 0.0;
+  for (var j = 0u; j < ${u32Lit(T)}; j++) {
+    let kj = kb + j * ${u32Lit(ld)};
+    var acc = 0.0;
+    for (var c = 0u; c < ${u32Lit(d)}; c++) { acc = acc + QKV[q + c] * QKV[kj + c]; }
+    let sc = acc * ${f32Lit(Math.fround(scores.scale))};
+    S[srow + j] = sc;
+    mx = select(max(mx, sc), sc, j == 0u);
+  }
+  var sum = 0.0;
+  for (var j = 0u; j < ${u32Lit(T)}; j++) {
+    let e = exp1(S[srow + j] - mx);
+    S[srow + j] = e;
+    sum = sum + e;
+  }
+  for (var j = 0u; j < ${u32Lit(T)}; j++) { S[srow + j] = S[srow + j] / sum; }
+  let o = P.o0 + i * ${u32Lit(width)} + h * ${u32Lit(d)};
+  for (var c = 0u; c < ${u32Lit(d)}; c++) {
+    var acc = 0.0;
+    for (var j = 0u; j < ${u32Lit(T)}; j++) { acc = acc + S[srow + j] * QKV[vb + j * ${u32Lit(ld)} + c]; }
+    OUT[o + c] = acc;
+  }
+}
+`;
+  return {
+    name: kernelName(s),
+    code,
+    params,
+    buffers: buffers.map((b) => ({ arg: b.arg, write: b.write })),
+    workgroups: () => [ceilDiv(T, WG), s.heads, 1],
+  };
+}
+
+/** Floats of the WebGPU attention scratch for the longest sequence: [heads, t, t]. */
+export function attentionScratchWgsl(s: AttentionSpec): number {
+  return s.heads * s.t * s.t;
 }

@@ -14,6 +14,7 @@
  */
 import { type GemmSpec, kernelName } from '../../src/plan.js';
 import type { EmittedFunction } from './kernel-source.js';
+import { type WgslKernel, type WgslVariant, ceilDiv, f32Lit, u32Lit, wgslExp, wgslGelu4, wgslHeader } from './wgsl.js';
 
 /** K steps per loop iteration. */
 const UNROLL = 1;
@@ -135,5 +136,106 @@ export function emitGemm(s: GemmSpec, fma = false): EmittedFunction {
     body: s.packed ? packedBody(s, fma) : rowMajorBody(s, fma),
     doc: `C[${s.m ?? 'm'},${s.n}] (ld ${s.ldc}) = A[${s.m ?? 'm'},${s.k}] (ld ${s.lda}) · ${bDesc}${epi}; ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
     exported: s.m === null,
+  };
+}
+
+/*
+ * WGSL: the same GEMM for WebGPU. Each invocation computes one register tile — MR rows × one vec4
+ * of columns (MR vec4 accumulators, one scalar of A broadcast per row and one vec4 of B per k) —
+ * with no workgroup memory and no barriers (what CPU Vulkan drivers run well). K, N, strides,
+ * scale and epilogue are literals; m, and each activation's element offset, come from the uniform.
+ * Packed B (weights) is read as vec4 panels of nr columns (nr a multiple of 4; WebGPU packs one
+ * panel of nr = n rounded up to 4, i.e. Wᵀ with zero-padded columns), row-major B (activations)
+ * as scalars with stride ldb. Rows past m load row m−1 and are not stored; columns past n are not
+ * stored.
+ */
+
+/** Workgroup: WX column vectors × WY row tiles. */
+const GEMM_WG = { x: 16, y: 4 } as const;
+
+export function emitGemmWgsl(s: GemmSpec, variant: WgslVariant = {}): WgslKernel {
+  if (s.packed && s.nr % 4 !== 0) throw new Error(`${kernelName(s)}: WGSL needs panels of a multiple of 4 columns`);
+  const inPlace = s.residual && variant.residualInPlace === true;
+  if (inPlace && s.ldr !== s.ldc) throw new Error(`${kernelName(s)}: an in-place residual needs ldr = ldc`);
+  const mr = s.mr;
+  const nv = ceilDiv(s.n, 4);
+  const tail = s.n % 4;
+  // Step arguments (program.ts): [a, b, bias, c, res, m].
+  const params: Array<{ name: string; from: { offsetOf: number } | { int: number } }> = [];
+  if (s.m === null) params.push({ name: 'm', from: { int: 5 } });
+  params.push({ name: 'a0', from: { offsetOf: 0 } });
+  if (!s.packed) params.push({ name: 'b0', from: { offsetOf: 1 } });
+  params.push({ name: 'c0', from: { offsetOf: 3 } });
+  if (s.residual && !inPlace) params.push({ name: 'r0', from: { offsetOf: 4 } });
+  const buffers: Array<{ name: string; type: string; write: boolean; arg: number }> = [
+    { name: 'A', type: 'f32', write: false, arg: 0 },
+    { name: 'B', type: s.packed ? 'vec4<f32>' : 'f32', write: false, arg: 1 },
+  ];
+  if (s.bias) buffers.push({ name: 'BIAS', type: 'vec4<f32>', write: false, arg: 2 });
+  buffers.push({ name: 'C', type: 'f32', write: true, arg: 3 });
+  if (s.residual && !inPlace) buffers.push({ name: 'R', type: 'f32', write: false, arg: 4 });
+
+  const M = s.m === null ? 'P.m' : u32Lit(s.m);
+  const L: string[] = [];
+  L.push(`// ${kernelName(s)}${inPlace ? ' (residual in place)' : ''}: C[m,${s.n}] (ld ${s.ldc}) = A[m,${s.k}] (ld ${s.lda}) · B[${s.k},${s.n}]${s.packed ? ` (${s.nr}-column panels)` : ` (ld ${s.ldb})`}`);
+  L.push(`//   ${[s.scale !== 1 ? `· ${s.scale}` : '', s.bias ? '+ bias' : '', s.gelu ? 'GELU' : '', s.residual ? '+ residual' : ''].filter(Boolean).join(', ') || 'no epilogue'}; ${mr}x4 register tile per invocation.`);
+  L.push(wgslHeader(params, buffers));
+  if (s.gelu) L.push(wgslExp('exp4', 'vec4<f32>'), wgslGelu4('exp4'));
+  L.push(`@compute @workgroup_size(${GEMM_WG.x}, ${GEMM_WG.y})`);
+  L.push(`fn main(@builtin(global_invocation_id) gid: vec3<u32>) {`);
+  L.push(`  let jv = gid.x;`, `  let i0 = gid.y * ${u32Lit(mr)};`, `  let m = ${M};`);
+  L.push(`  if (jv >= ${u32Lit(nv)} || i0 >= m) { return; }`);
+  L.push(`  let col = jv * 4u;`);
+  for (let r = 0; r < mr; r++) {
+    L.push(`  let ar${r} = P.a0 + min(i0 + ${u32Lit(r)}, m - 1u) * ${u32Lit(s.lda)};`);
+    L.push(`  var c${r} = vec4<f32>(0.0);`);
+  }
+  if (s.packed) {
+    const vpp = s.nr / 4; // vectors per panel row
+    L.push(`  let pb0 = (jv / ${u32Lit(vpp)}) * ${u32Lit(s.k * vpp)} + jv % ${u32Lit(vpp)};`);
+  } else {
+    L.push(`  let pb0 = P.b0 + col;`);
+  }
+  L.push(`  for (var k = 0u; k < ${u32Lit(s.k)}; k++) {`);
+  if (s.packed) {
+    L.push(`    let b = B[pb0 + k * ${u32Lit(s.nr / 4)}];`);
+  } else {
+    L.push(`    let bk = pb0 + k * ${u32Lit(s.ldb)};`);
+    if (tail !== 0) {
+      // Lanes past n re-read the last column (never stored).
+      L.push(`    let lim = ${u32Lit(s.n - 1)} - col;`);
+      L.push(`    let b = vec4<f32>(B[bk], B[bk + min(1u, lim)], B[bk + min(2u, lim)], B[bk + min(3u, lim)]);`);
+    } else {
+      L.push(`    let b = vec4<f32>(B[bk], B[bk + 1u], B[bk + 2u], B[bk + 3u]);`);
+    }
+  }
+  for (let r = 0; r < mr; r++) L.push(`    c${r} = c${r} + A[ar${r} + k] * b;`);
+  L.push(`  }`);
+  const lanes = ['x', 'y', 'z', 'w'];
+  for (let r = 0; r < mr; r++) {
+    L.push(`  if (i0 + ${u32Lit(r)} < m) {`);
+    L.push(`    var v = c${r};`);
+    if (s.scale !== 1) L.push(`    v = v * ${f32Lit(Math.fround(s.scale))};`);
+    if (s.bias) L.push(`    v = v + BIAS[jv];`);
+    if (s.gelu) L.push(`    v = gelu4(v);`);
+    L.push(`    let o = P.c0 + (i0 + ${u32Lit(r)}) * ${u32Lit(s.ldc)} + col;`);
+    if (s.residual && !inPlace) L.push(`    let ro = P.r0 + (i0 + ${u32Lit(r)}) * ${u32Lit(s.ldr)} + col;`);
+    for (let l = 0; l < 4; l++) {
+      const guard = tail !== 0 && l > 0 ? `if (col + ${u32Lit(l)} < ${u32Lit(s.n)}) ` : '';
+      const res = !s.residual ? '' : inPlace ? ` + C[o + ${u32Lit(l)}]` : ` + R[ro + ${u32Lit(l)}]`;
+      L.push(`    ${guard}{ C[o + ${u32Lit(l)}] = v.${lanes[l]}${res}; }`);
+    }
+    L.push(`  }`);
+  }
+  L.push(`}`);
+  const name = kernelName(s) + (inPlace ? '_inplace' : '');
+  const nvConst = nv;
+  const mConst = s.m;
+  return {
+    name,
+    code: L.join('\n') + '\n',
+    params,
+    buffers: buffers.map((b) => ({ arg: b.arg, write: b.write })),
+    workgroups: (p) => [ceilDiv(nvConst, GEMM_WG.x), ceilDiv(ceilDiv(mConst ?? p.m, mr), GEMM_WG.y), 1],
   };
 }

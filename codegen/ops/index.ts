@@ -1,10 +1,13 @@
-/** The op table: each kernel spec's AssemblyScript emitter (WGSL emitters join here later). */
+/** The op table: each kernel spec's AssemblyScript emitter and its WGSL emitter (one op, one file, both targets). */
 import { type KernelSpec, attentionGemms } from '../../src/plan.js';
 import type { EmittedFunction } from './kernel-source.js';
-import { emitGemm } from './gemm.js';
-import { emitLayerNorm } from './layernorm.js';
-import { emitAttention } from './attention.js';
-import { emitAddRowsGathered, emitPatchGather, emitUnshuffle } from './tokens.js';
+import type { WgslKernel, WgslVariant } from './wgsl.js';
+import { emitGemm, emitGemmWgsl } from './gemm.js';
+import { emitLayerNorm, emitLayerNormWgsl } from './layernorm.js';
+import { emitAttention, emitAttentionWgsl } from './attention.js';
+import { emitAddRowsGathered, emitAddRowsGatheredWgsl, emitPatchGather, emitPatchGatherWgsl, emitUnshuffle, emitUnshuffleWgsl } from './tokens.js';
+
+export type { WgslKernel, WgslVariant } from './wgsl.js';
 
 /** Module-wide emission choices. */
 export interface EmitOptions {
@@ -20,6 +23,18 @@ export function emitAssemblyScript(s: KernelSpec, opts: EmitOptions = { fma: fal
     case 'patch_gather': return emitPatchGather(s);
     case 'add_rows_gathered': return emitAddRowsGathered(s);
     case 'unshuffle': return emitUnshuffle(s);
+  }
+}
+
+/** The kernel's WGSL compute module for WebGPU and how a program step binds and dispatches it. */
+export function emitWgsl(s: KernelSpec, variant: WgslVariant = {}): WgslKernel {
+  switch (s.op) {
+    case 'gemm': return emitGemmWgsl(s, variant);
+    case 'layernorm': return emitLayerNormWgsl(s);
+    case 'attention': return emitAttentionWgsl(s);
+    case 'patch_gather': return emitPatchGatherWgsl(s);
+    case 'add_rows_gathered': return emitAddRowsGatheredWgsl(s);
+    case 'unshuffle': return emitUnshuffleWgsl(s);
   }
 }
 

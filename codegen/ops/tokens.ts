@@ -1,6 +1,7 @@
 /** Token movement kernels (assembly/tokens.ts, specialised by literal arguments). */
 import { type AddRowsGatheredSpec, type PatchGatherSpec, type UnshuffleSpec, kernelName } from '../../src/plan.js';
 import type { EmittedFunction } from './kernel-source.js';
+import { type WgslKernel, WG, ceilDiv, u32Lit, wgslHeader } from './wgsl.js';
 
 export function emitPatchGather(s: PatchGatherSpec): EmittedFunction {
   const dim = s.channels * s.patch * s.patch;
@@ -31,4 +32,106 @@ export function emitUnshuffle(s: UnshuffleSpec): EmittedFunction {
     doc: `out[${1 + s.numPatches},${s.width}] = [cls, kept tokens and mask tokens in patch order] + pos.`,
     exported: true,
   };
+}
+
+/*
+ * WGSL: element-wise, one invocation per output element: x over a row's columns, y over rows.
+ * Widths, patch geometry and the patch count are literals; counts and offsets come from the uniform.
+ */
+
+/** Step arguments (program.ts): [pixels, ids, count, out]. */
+export function emitPatchGatherWgsl(s: PatchGatherSpec): WgslKernel {
+  const dim = s.channels * s.patch * s.patch;
+  const side = s.patch * s.grid;
+  const pp = s.patch * s.patch;
+  const params = [
+    { name: 'count', from: { int: 2 } },
+    { name: 'px0', from: { offsetOf: 0 } },
+    { name: 'ids0', from: { offsetOf: 1 } },
+    { name: 'out0', from: { offsetOf: 3 } },
+  ];
+  const buffers = [
+    { name: 'PIX', type: 'f32', write: false, arg: 0 },
+    { name: 'IDS', type: 'i32', write: false, arg: 1 },
+    { name: 'OUT', type: 'f32', write: true, arg: 3 },
+  ];
+  const code = `// ${kernelName(s)}: OUT[count,${dim}] = patches IDS[0..count) of a [${s.channels},${side},${side}] image, each in (c, p, q) order.
+${wgslHeader(params, buffers)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let e = gid.x;
+  let r = gid.y;
+  if (e >= ${u32Lit(dim)} || r >= P.count) { return; }
+  let l = u32(IDS[P.ids0 + r]);
+  let py = l / ${u32Lit(s.grid)};
+  let px = l % ${u32Lit(s.grid)};
+  let c = e / ${u32Lit(pp)};
+  let y = (e % ${u32Lit(pp)}) / ${u32Lit(s.patch)};
+  let x = e % ${u32Lit(s.patch)};
+  OUT[P.out0 + r * ${u32Lit(dim)} + e] = PIX[P.px0 + (c * ${u32Lit(side)} + py * ${u32Lit(s.patch)} + y) * ${u32Lit(side)} + px * ${u32Lit(s.patch)} + x];
+}
+`;
+  return { name: kernelName(s), code, params, buffers: buffers.map((b) => ({ arg: b.arg, write: b.write })), workgroups: (p) => [ceilDiv(dim, WG), p.count, 1] };
+}
+
+/** Step arguments (program.ts): [x, table, ids, count]. */
+export function emitAddRowsGatheredWgsl(s: AddRowsGatheredSpec): WgslKernel {
+  const W = s.width;
+  const params = [
+    { name: 'count', from: { int: 3 } },
+    { name: 'x0', from: { offsetOf: 0 } },
+    { name: 'ids0', from: { offsetOf: 2 } },
+  ];
+  const buffers = [
+    { name: 'X', type: 'f32', write: true, arg: 0 },
+    { name: 'TABLE', type: 'f32', write: false, arg: 1 },
+    { name: 'IDS', type: 'i32', write: false, arg: 2 },
+  ];
+  const code = `// ${kernelName(s)}: X[r,${W}] += TABLE[1 + IDS[r]] for r < count.
+${wgslHeader(params, buffers)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let e = gid.x;
+  let r = gid.y;
+  if (e >= ${u32Lit(W)} || r >= P.count) { return; }
+  let o = P.x0 + r * ${u32Lit(W)} + e;
+  X[o] = X[o] + TABLE[(1u + u32(IDS[P.ids0 + r])) * ${u32Lit(W)} + e];
+}
+`;
+  return { name: kernelName(s), code, params, buffers: buffers.map((b) => ({ arg: b.arg, write: b.write })), workgroups: (p) => [ceilDiv(W, WG), p.count, 1] };
+}
+
+/** Step arguments (program.ts): [emb, mask, pos, idsRestore, keep, out]. */
+export function emitUnshuffleWgsl(s: UnshuffleSpec): WgslKernel {
+  const W = s.width;
+  const rows = 1 + s.numPatches;
+  const params = [
+    { name: 'keep', from: { int: 4 } },
+    { name: 'emb0', from: { offsetOf: 0 } },
+    { name: 'ids0', from: { offsetOf: 3 } },
+    { name: 'out0', from: { offsetOf: 5 } },
+  ];
+  const buffers = [
+    { name: 'EMB', type: 'f32', write: false, arg: 0 },
+    { name: 'MASK', type: 'f32', write: false, arg: 1 },
+    { name: 'POS', type: 'f32', write: false, arg: 2 },
+    { name: 'IDS', type: 'i32', write: false, arg: 3 },
+    { name: 'OUT', type: 'f32', write: true, arg: 5 },
+  ];
+  const code = `// ${kernelName(s)}: OUT[${rows},${W}] = [cls, kept tokens and mask tokens in patch order] + pos.
+${wgslHeader(params, buffers)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let e = gid.x;
+  let r = gid.y;
+  if (e >= ${u32Lit(W)} || r >= ${u32Lit(rows)}) { return; }
+  var src = EMB[P.emb0 + e];
+  if (r > 0u) {
+    let j = u32(IDS[P.ids0 + r - 1u]);
+    src = select(MASK[e], EMB[P.emb0 + (1u + min(j, P.keep - 1u)) * ${u32Lit(W)} + e], j < P.keep);
+  }
+  OUT[P.out0 + r * ${u32Lit(W)} + e] = src + POS[r * ${u32Lit(W)} + e];
+}
+`;
+  return { name: kernelName(s), code, params, buffers: buffers.map((b) => ({ arg: b.arg, write: b.write })), workgroups: () => [ceilDiv(W, WG), rows, 1] };
 }

@@ -90,6 +90,7 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
     extend: (lengths) => compileKernels(config, lengths, opts.cacheDir, simd, threads > 1),
     threads,
     startWorkers: startNodeWorkers,
+    device: opts.device,
     release: () => bytes.close(),
   };
 }
