@@ -1,5 +1,6 @@
 /** `edge-mae encode IMAGES…`: one pooled embedding per image, to JSON lines or safetensors. */
 import { MaeModel } from '../model.js';
+import type { DeviceChoice } from '../backend/webgpu-select.js';
 import { embed, type Pooling } from '../jobs/embed.js';
 import { encodeSafetensors } from '../safetensors.js';
 import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
@@ -12,6 +13,7 @@ import { progress } from './progress.js';
 export interface EncodeImagesArgs extends ImageSourceArgs {
   model?: string;
   threads?: number;
+  device?: DeviceChoice;
   out: string;
   pool?: Pooling;
   batch?: number;
@@ -22,7 +24,7 @@ export async function runEncodeImages(a: EncodeImagesArgs, log: (line: string) =
   if (!asJsonl && !/\.safetensors$/i.test(a.out)) throw new UsageError(`--out '${a.out}': use a .jsonl or .safetensors file`);
   const pool = a.pool ?? 'mean';
   checkOutputPath(a.out);
-  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads });
+  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads, device: a.device });
   try {
     const items = imageItems(a);
     const D = model.config.hiddenSize;
@@ -47,7 +49,7 @@ export async function runEncodeImages(a: EncodeImagesArgs, log: (line: string) =
     } else {
       writeFileAtomic(a.out, encodeSafetensors({ embeddings: { dtype: 'F32', shape: [names.length, D], data: all } }, { images: JSON.stringify(names), pool }));
     }
-    log(`encode: ${names.length} image(s) → ${pool}-pooled embeddings [${names.length},${D}] → ${a.out}${names.length < items.length ? ` (${items.length - names.length} skipped)` : ''}`);
+    log(`encode: ${names.length} image(s) → ${pool}-pooled embeddings [${names.length},${D}] → ${a.out}${names.length < items.length ? ` (${items.length - names.length} skipped)` : ''} (${model.backendDescription})`);
   } finally {
     model.dispose();
   }

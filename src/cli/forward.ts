@@ -1,5 +1,6 @@
 /** `edge-mae forward`: the MAE forward on pixel tensors → latent, pred, mask, ids, losses. */
 import { MaeModel } from '../model.js';
+import type { DeviceChoice } from '../backend/webgpu-select.js';
 import { DEFAULT_MODEL_DIR } from '../node/paths.js';
 import { checkOutputPath } from '../node/atomic-write.js';
 import { f32, i64, readInputs, scalar, writeTensors } from './tensors-io.js';
@@ -12,13 +13,14 @@ export interface ForwardArgs {
   out: string;
   simd?: 'auto' | 'simd128' | 'relaxed';
   threads?: number;
+  device?: DeviceChoice;
   maskRatio?: number;
   seed?: number;
 }
 
 export async function runForward(a: ForwardArgs, log: (line: string) => void): Promise<void> {
   checkOutputPath(a.out);
-  const model = await MaeModel.load({ model: a.model ?? (a.config && a.weights ? undefined : DEFAULT_MODEL_DIR), weights: a.weights, config: a.config, simd: a.simd, threads: a.threads });
+  const model = await MaeModel.load({ model: a.model ?? (a.config && a.weights ? undefined : DEFAULT_MODEL_DIR), weights: a.weights, config: a.config, simd: a.simd, threads: a.threads, device: a.device });
   try {
     const cfg = model.config;
     const { pixels, batch, noise } = readInputs(a.inputs, cfg);

@@ -43,6 +43,7 @@ function scale(v: string): number {
 }
 
 const threadsOption = (): Option => new Option('--threads <n>', 'kernel threads sharing the model\'s memory').argParser(positive).default(1);
+const deviceOption = (): Option => new Option('--device <d>', 'backend: wasm, webgpu, or auto (WebGPU when an adapter and device can be had, else WASM)').choices(['auto', 'wasm', 'webgpu']).default('wasm');
 
 function imageOptions(cmd: Command): Command {
   return cmd
@@ -54,6 +55,7 @@ function modelOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--simd <variant>', 'kernel variant: relaxed (FMA) when the engine has it, else simd128').choices(['auto', 'simd128', 'relaxed']).default('auto'))
     .addOption(threadsOption())
+    .addOption(deviceOption())
     .option('--model <dir>', 'model folder with config.json and model.safetensors (default: the bundled mae-fashion-mnist)')
     .option('--weights <file>', 'weights file (overrides the folder\'s model.safetensors)')
     .option('--config <file|preset>', 'config file or preset (overrides the folder\'s config.json)');
@@ -92,7 +94,7 @@ export function program(): Command {
     .requiredOption('--out <file>', 'output safetensors')
     .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
     .addOption(new Option('--seed <n>', 'mask seed when the inputs have no noise').argParser(uint))
-    .action((o) => runForward({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, maskRatio: o.maskRatio, seed: o.seed, simd: simdOption(o.simd), threads: o.threads }, log));
+    .action((o) => runForward({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, maskRatio: o.maskRatio, seed: o.seed, simd: simdOption(o.simd), threads: o.threads, device: o.device }, log));
 
   imageOptions(modelOptions(p.command('encode')))
     .description('embeddings of images (pooled, one per image), or with --inputs the encoder output latent_all [N,1+L,D] of pixel tensors')
@@ -102,11 +104,12 @@ export function program(): Command {
     .addOption(new Option('--pool <how>', 'pooling of the image embedding').choices(['mean', 'cls']).default('mean'))
     .addOption(new Option('--batch <n>', 'images per batch').argParser(positive).default(64))
     .action((images: string[], o) => (o.inputs
-      ? runEncodeTensors({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, simd: simdOption(o.simd), threads: o.threads }, log)
-      : runEncodeImages({ images, threads: o.threads, model: o.model, out: o.out, pool: o.pool, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn)));
+      ? runEncodeTensors({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, simd: simdOption(o.simd), threads: o.threads, device: o.device }, log)
+      : runEncodeImages({ images, threads: o.threads, device: o.device, model: o.model, out: o.out, pool: o.pool, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn)));
 
   imageOptions(p.command('reconstruct'))
     .addOption(threadsOption())
+    .addOption(deviceOption())
     .description('the MAE paper\'s figure for images: masked input | reconstruction | original, and each image\'s loss')
     .argument('[images...]', 'image files or folders (default: the bundled model\'s samples)')
     .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
@@ -115,10 +118,11 @@ export function program(): Command {
     .addOption(new Option('--seed <n>', 'mask seed').argParser(uint).default(0))
     .addOption(new Option('--scale <k>', 'nearest-neighbour enlargement of each panel (default: to ≥112 px)').argParser(scale))
     .option('--show-prediction', 'add a panel with the raw prediction (before the visible patches are pasted back)')
-    .action((images: string[], o) => runReconstruct({ images, threads: o.threads, model: o.model, out: o.out, maskRatio: o.maskRatio, seed: o.seed, scale: o.scale, showPrediction: o.showPrediction, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
+    .action((images: string[], o) => runReconstruct({ images, threads: o.threads, device: o.device, model: o.model, out: o.out, maskRatio: o.maskRatio, seed: o.seed, scale: o.scale, showPrediction: o.showPrediction, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
 
   imageOptions(p.command('score'))
     .addOption(threadsOption())
+    .addOption(deviceOption())
     .description('anomaly score of each image: normalised-pixel reconstruction error averaged over K random masks')
     .argument('[images...]', 'image files or folders')
     .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
@@ -128,7 +132,7 @@ export function program(): Command {
     .addOption(new Option('--format <f>', 'output format (default: from --out, else csv)').choices(['csv', 'jsonl']))
     .option('--out <file>', 'write the scores here instead of stdout')
     .addOption(new Option('--batch <n>', 'images per batch').argParser(positive).default(64))
-    .action((images: string[], o) => runScore({ images, threads: o.threads, model: o.model, maskRatio: o.maskRatio, repeats: o.repeats, seed: o.seed, format: o.format, out: o.out, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
+    .action((images: string[], o) => runScore({ images, threads: o.threads, device: o.device, model: o.model, maskRatio: o.maskRatio, repeats: o.repeats, seed: o.seed, format: o.format, out: o.out, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
 
   p.command('preprocess')
     .description('images → the model\'s pixel_values [N,C,H,W] (needs only config.json and preprocessor_config.json)')

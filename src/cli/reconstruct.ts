@@ -1,6 +1,7 @@
 /** `edge-mae reconstruct`: the MAE paper's figure (masked | reconstruction | original) for images. */
 import { resolve } from 'node:path';
 import { MaeModel } from '../model.js';
+import type { DeviceChoice } from '../backend/webgpu-select.js';
 import { reconstruct, type Reconstruction } from '../jobs/reconstruct.js';
 import { renderFigure } from '../jobs/figure.js';
 import { encodePng } from '../image/encode-png.js';
@@ -13,6 +14,7 @@ import { SkippedImages, pixelBatches } from './image-batches.js';
 export interface ReconstructArgs extends ImageSourceArgs {
   model?: string;
   threads?: number;
+  device?: DeviceChoice;
   out: string;
   maskRatio?: number;
   seed?: number;
@@ -26,7 +28,7 @@ const autoScale = (size: number): number => Math.max(1, Math.ceil(112 / size));
 export async function runReconstruct(a: ReconstructArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
   if (!/\.png$/i.test(a.out)) throw new UsageError(`--out '${a.out}': the figure is a PNG file; use a .png name`);
   checkOutputPath(a.out);
-  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads });
+  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads, device: a.device });
   try {
     const items = imageItems(a, a.model ? undefined : DEFAULT_SAMPLES_DIR);
     const rows: Reconstruction[] = [];
@@ -44,7 +46,7 @@ export async function runReconstruct(a: ReconstructArgs, log: (line: string) => 
     writeFileAtomic(a.out, encodePng(fig.data, fig.width, fig.height, 3));
     log('image\tloss\tloss_norm_pix');
     rows.forEach((r, i) => log(`${names[i]}\t${r.loss.toFixed(6)}\t${r.lossNormPix.toFixed(6)}`));
-    log(`wrote ${resolve(a.out)} (${rows.length} rows: masked ${Math.round((a.maskRatio ?? model.config.maskRatio) * 100)}% | reconstruction | ${a.showPrediction ? 'prediction | ' : ''}original)`);
+    log(`wrote ${resolve(a.out)} (${rows.length} rows: masked ${Math.round((a.maskRatio ?? model.config.maskRatio) * 100)}% | reconstruction | ${a.showPrediction ? 'prediction | ' : ''}original; ${model.backendDescription})`);
   } finally {
     model.dispose();
   }

@@ -1,5 +1,6 @@
 /** `edge-mae score`: per-image reconstruction error (normalised-pixel loss over K masks) as CSV or JSON lines. */
 import { MaeModel } from '../model.js';
+import type { DeviceChoice } from '../backend/webgpu-select.js';
 import { score } from '../jobs/score.js';
 import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
 import { DEFAULT_MODEL_DIR } from '../node/paths.js';
@@ -11,6 +12,7 @@ import { progress } from './progress.js';
 export interface ScoreArgs extends ImageSourceArgs {
   model?: string;
   threads?: number;
+  device?: DeviceChoice;
   maskRatio?: number;
   repeats?: number;
   seed?: number;
@@ -25,7 +27,7 @@ export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: 
   const format = a.format ?? (a.out && /\.jsonl?$/i.test(a.out) ? 'jsonl' : 'csv');
   if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`--format must be csv or jsonl, got '${format}'`);
   if (a.out) checkOutputPath(a.out);
-  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads });
+  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads, device: a.device });
   try {
     const items = imageItems(a);
     const lines: string[] = format === 'csv' ? ['image,score,loss'] : [];
@@ -47,7 +49,7 @@ export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: 
     const text = lines.join('\n') + '\n';
     if (a.out) writeFileAtomic(a.out, text);
     else process.stdout.write(text);
-    const summary = `score: ${count} image(s), mask ratio ${a.maskRatio ?? model.config.maskRatio}, ${a.repeats ?? 1} mask(s) each, mean score (loss_norm_pix) ${(total / count).toFixed(6)}`;
+    const summary = `score: ${count} image(s), mask ratio ${a.maskRatio ?? model.config.maskRatio}, ${a.repeats ?? 1} mask(s) each, mean score (loss_norm_pix) ${(total / count).toFixed(6)} (${model.backendDescription})`;
     (a.out ? log : warn)(a.out ? `${summary} → ${a.out}` : summary);
   } finally {
     model.dispose();
