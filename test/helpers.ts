@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsFile } from '../src/safetensors.js';
+import { type MaeConfig, parseConfig } from '../src/config.js';
 
 /** Repository root (tests run from dist/test/). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -52,3 +53,9 @@ export function runCli(args: string[], env: Record<string, string> = {}): CliRes
 /** Bounds from the issue: tensors 5e-5·(1+|ref|), losses 1e-5·(1+|ref|). */
 export const TENSOR_TOL = 5e-5;
 export const LOSS_TOL = 1e-5;
+
+/** A golden case's config and io tensors (test/fixtures/golden/<name>). */
+export function goldenCase(name: string): { cfg: MaeConfig; io: SafetensorsFile } {
+  const cfg = parseConfig(JSON.parse(readFileSync(join(GOLDEN, name, 'config.json'), 'utf8')), `${name}/config.json`);
+  return { cfg, io: readTensors(join(GOLDEN, name, 'io.safetensors')) };
+}

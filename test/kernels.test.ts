@@ -10,6 +10,7 @@ import { emitModuleSource } from '../codegen/generate.js';
 import { compileAssemblyScript } from '../codegen/compile.js';
 import { type GemmSpec, type KernelSpec, GEMM_TILE, kernelName } from '../src/plan.js';
 import type { SimdVariant } from '../src/simd-support.js';
+import { mulberry32 } from './reference/mae-reference.js';
 
 // Node 20 runs relaxed SIMD behind a flag; the tests cover both kernel variants.
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -17,15 +18,10 @@ const VARIANTS: SimdVariant[] = ['simd128', 'relaxed'];
 
 const GUARD = 12345.5;
 
+/** Uniform in [-1, 1). */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 * 2 - 1;
-  };
+  const u = mulberry32(seed);
+  return () => u() * 2 - 1;
 }
 
 /** Float and int arrays placed in one memory, with guard cells after each. */

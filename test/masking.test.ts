@@ -1,20 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { lenKeep, parseConfig, shapesOf } from '../src/config.js';
-import { SafetensorsFile } from '../src/safetensors.js';
+import { goldenCase } from './helpers.js';
 import { ConfigError, InputError } from '../src/errors.js';
 import { randomMasking, seededNoise, type Masking } from '../src/masking.js';
 
-const GOLDEN = new URL('../../test/fixtures/golden/', import.meta.url);
 const CASES = ['tiny', 'small'] as const;
 
-function loadCase(name: string) {
-  const cfg = parseConfig(JSON.parse(readFileSync(new URL(`${name}/config.json`, GOLDEN), 'utf8')), `${name}/config.json`);
-  // A plain Uint8Array copy: on a Node Buffer, slice() is a view, not a copy.
-  const io = SafetensorsFile.parse(new Uint8Array(readFileSync(new URL(`${name}/io.safetensors`, GOLDEN))), `${name}/io.safetensors`);
-  return { cfg, io };
-}
+const loadCase = goldenCase;
 
 const toNumbers = (a: ArrayLike<number | bigint>): number[] => Array.from(a as ArrayLike<number>, Number);
 

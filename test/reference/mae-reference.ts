@@ -325,7 +325,7 @@ export function referenceDecode(cfg: MaeConfig, w: MaeWeights, latent: ArrayLike
 // ─── random weights ──────────────────────────────────────────────────────────────────────────
 
 /** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
