@@ -14,6 +14,7 @@ import type { Manifest } from '../src/manifest.js';
 import { type Tiling, defaultEncoderLengths } from '../src/plan.js';
 import type { SimdVariant } from '../src/simd-support.js';
 import { configHash } from './config-hash.js';
+import { listShimFiles, readShimFile, wasiAscArgs, wasiShimDigest } from './wasi.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Package root: dist/codegen/ → ../.. */
@@ -73,25 +74,30 @@ function writeAtomic(path: string, data: Uint8Array | string): void {
   renameSync(tmp, path);
 }
 
-/** Compiles AssemblyScript source (plus the core under core/) to wasm bytes. */
-export async function compileAssemblyScript(source: string, simd: SimdVariant = 'simd128', threads = false): Promise<Uint8Array> {
+/**
+ * Compiles AssemblyScript source (plus the core under core/) to wasm bytes. With `wasi`, a WASI
+ * reactor that exports a fixed memory of `wasi.pages` pages instead of importing one (codegen/wasi.ts).
+ */
+export async function compileAssemblyScript(source: string, simd: SimdVariant = 'simd128', threads = false, wasi?: { pages: number }): Promise<Uint8Array> {
+  if (wasi && threads) throw new KernelError('a WASI kernel module is single-threaded: build it without threads');
   // Loaded here, not at the top: a cache hit never pays for the compiler (binaryen) start-up.
   const { default: asc } = await import('assemblyscript/asc');
   const outputs: Record<string, Uint8Array | string> = {};
   const stderr = asc.createMemoryStream();
-  const result = await asc.main(['kernels.ts', '--outFile', 'kernels.wasm', ...toArgv(ASC_OPTIONS), '--enable', [...FEATURES[simd], ...(threads ? ['threads'] : [])].join(','),
+  const result = await asc.main(['kernels.ts', '--outFile', 'kernels.wasm', ...toArgv(ASC_OPTIONS, wasi !== undefined), '--enable', [...FEATURES[simd], ...(threads ? ['threads'] : [])].join(','),
     // Shared memory: the import must declare a maximum; the host's memory is smaller and fixed.
-    ...(threads ? ['--sharedMemory', '--maximumMemory', '65536'] : [])], {
+    ...(threads ? ['--sharedMemory', '--maximumMemory', '65536'] : []),
+    ...(wasi ? wasiAscArgs(wasi.pages) : [])], {
     stderr,
     stdout: asc.createMemoryStream(),
-    readFile: (name: string) => {
+    readFile: (name: string, baseDir: string) => {
       if (name === 'kernels.ts') return source;
       const m = /^core\/(\w+\.ts)$/.exec(name.replace(/\\/g, '/'));
       if (m && existsSync(join(CORE_DIR, m[1]))) return readFileSync(join(CORE_DIR, m[1]), 'utf8');
-      return null;
+      return wasi ? readShimFile(name, baseDir) : null;
     },
     writeFile: (name: string, contents: Uint8Array | string) => { outputs[name] = contents; },
-    listFiles: () => [],
+    listFiles: (dir: string, baseDir: string) => (wasi ? listShimFiles(dir, baseDir) : []),
   });
   const wasm = outputs['kernels.wasm'];
   if (result.error || !(wasm instanceof Uint8Array)) {
@@ -101,10 +107,12 @@ export async function compileAssemblyScript(source: string, simd: SimdVariant = 
   return wasm;
 }
 
-function toArgv(o: typeof ASC_OPTIONS): string[] {
+function toArgv(o: typeof ASC_OPTIONS, wasi = false): string[] {
   return [
     '--optimizeLevel', String(o.optimizeLevel), '--shrinkLevel', String(o.shrinkLevel),
-    '--runtime', o.runtime, '--noAssert', '--importMemory', '--use', ...o.use,
+    '--runtime', o.runtime, '--noAssert',
+    // A WASI module exports its own memory, and its abort is the shim's (fd_write, proc_exit).
+    ...(wasi ? [] : ['--importMemory', '--use', ...o.use]),
   ];
 }
 
@@ -112,16 +120,19 @@ function toArgv(o: typeof ASC_OPTIONS): string[] {
  * The kernel module for a config: from the cache when present, else generated (ts-morph, loaded
  * only then), compiled and cached.
  */
-export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: readonly number[]; cacheDir?: string; force?: boolean; simd?: SimdVariant; threads?: boolean } = {}): Promise<CompiledKernels> {
+export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: readonly number[]; cacheDir?: string; force?: boolean; simd?: SimdVariant; threads?: boolean; wasi?: boolean } = {}): Promise<CompiledKernels> {
   const simd = opts.simd ?? 'simd128';
   const threads = opts.threads ?? false;
+  // WASI (codegen/wasi.ts): imports only wasi_snapshot_preview1, exports a fixed memory; own cache folder.
+  const wasi = opts.wasi ?? false;
+  if (wasi && threads) throw new KernelError('a WASI kernel module is single-threaded: build it without threads');
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const lengths = [...new Set(opts.encoderLengths ?? defaultEncoderLengths(cfg))].sort((a, b) => a - b);
   const hash = configHash(cfg, lengths);
   // Tiles recorded by `edge-mae build --tune` for this config apply to every build after it.
   const tuned = readTuning(cacheDir, cfg, simd);
   const tilesTag = tuned ? `-tuned${createHash('sha256').update(JSON.stringify(tuned.tiles)).digest('hex').slice(0, 6)}` : '';
-  const dir = join(cacheDir, `${hash}-${simd}${threads ? '-threads' : ''}${tilesTag}-${toolchainDigest()}`);
+  const dir = join(cacheDir, `${hash}-${simd}${threads ? '-threads' : ''}${wasi ? `-wasi${wasiShimDigest()}` : ''}${tilesTag}-${toolchainDigest()}`);
   const wasmPath = join(dir, 'kernels.wasm');
   const manifestPath = join(dir, 'manifest.json');
   if (!opts.force && existsSync(wasmPath) && existsSync(manifestPath)) {
@@ -129,12 +140,13 @@ export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: read
   }
   const { generateKernels } = await import('./generate.js');
   const gen = generateKernels(cfg, lengths, simd, threads, tuned?.tiles, tuned?.tuning);
-  const wasm = await compileAssemblyScript(gen.source, simd, threads);
+  const manifest: Manifest = wasi ? { ...gen.manifest, wasi: true } : gen.manifest;
+  const wasm = await compileAssemblyScript(gen.source, simd, threads, wasi ? { pages: manifest.memory.pages } : undefined);
   mkdirSync(dir, { recursive: true });
   writeAtomic(join(dir, 'kernels.ts'), gen.source);
-  writeAtomic(manifestPath, JSON.stringify(gen.manifest, null, 2) + '\n');
+  writeAtomic(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
   writeAtomic(wasmPath, wasm);
-  return { wasm, manifest: gen.manifest, dir, compiled: true };
+  return { wasm, manifest, dir, compiled: true };
 }
 
 /** Tiles chosen by timing for a config and variant (see codegen/tune.ts). */

@@ -18,6 +18,11 @@ export interface Manifest {
   readonly tuning?: unknown;
   /** Built for shared memory and threads (one instance per kernel thread). */
   readonly threads: boolean;
+  /**
+   * A WASI build (`edge-mae build --wasi`): imports only `wasi_snapshot_preview1`, defines and
+   * exports its memory (`memory.pages`, never grows) and is a reactor (`_initialize`). Absent otherwise.
+   */
+  readonly wasi?: boolean;
   readonly kernels: Array<{ name: string; exported: boolean; spec: KernelSpec }>;
   readonly memory: { arenaBase: number; pages: number; layout: MemoryLayout };
   /** SHA-256 of the generated AssemblyScript source. */

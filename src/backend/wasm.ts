@@ -21,6 +21,13 @@ import { type KernelExports, type RunProgram, compileProgram } from './program-r
 export interface KernelModule {
   readonly module: WebAssembly.Module;
   readonly manifest: Manifest;
+  /**
+   * For a module that defines and exports its memory (a WASI build, `edge-mae build --wasi`): an
+   * instance of it the caller made and initialised under a WASI runtime (node:wasi: instantiate
+   * with `wasi.getImportObject()`, then `wasi.initialize(instance)`). The host runs its kernels on
+   * its exported memory. Absent: the host instantiates the module itself (see instantiateExported).
+   */
+  readonly instance?: WebAssembly.Instance;
 }
 
 /** Kernel threads other than the calling one (workers), started by the platform's entry point. */
@@ -73,11 +80,43 @@ export async function instantiateKernels(module: WebAssembly.Module, memory: Web
   return exports;
 }
 
+/** Whether a kernel module imports its memory (the normal build) rather than exporting its own (a WASI build). */
+export function importsMemory(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
+}
+
+/**
+ * A module that defines and exports its memory (a WASI build): the caller's instance of it, or one
+ * made here — its imports (WASI functions, which the kernels never call; the shim's abort would)
+ * then fail as an abort, and its reactor start `_initialize` is called once, before any kernel.
+ * Checks that the memory holds `pages` pages and the static data lies below the arena.
+ */
+export async function instantiateExported(module: WebAssembly.Module, pages: number, instance?: WebAssembly.Instance): Promise<{ exports: KernelExports; memory: WebAssembly.Memory }> {
+  if (!instance) {
+    const imports: Record<string, Record<string, WebAssembly.ImportValue>> = {};
+    for (const i of WebAssembly.Module.imports(module)) {
+      if (i.kind !== 'function') throw new KernelError(`kernel module imports ${i.kind} ${i.module}.${i.name}, which this host cannot supply`);
+      (imports[i.module] ??= {})[i.name] = () => { throw new KernelError(`kernel module aborted (called ${i.module}.${i.name})`); };
+    }
+    instance = await WebAssembly.instantiate(module, imports);
+    const start = instance.exports._initialize;
+    if (typeof start === 'function') start();
+  }
+  const memory = instance.exports.memory;
+  if (!(memory instanceof WebAssembly.Memory)) throw new KernelError('kernel module neither imports nor exports its memory');
+  if (memory.buffer.byteLength < pages * 65536) throw new KernelError(`kernel module's memory (${memory.buffer.byteLength / 65536} pages) is smaller than this model needs (${pages} pages): build it for this config`);
+  const exports = instance.exports as unknown as KernelExports;
+  if (exports.heap_base() > ARENA_BASE) throw new KernelError(`kernel module's static data (${exports.heap_base()} bytes) overlaps the arena at ${ARENA_BASE}`);
+  return { exports, memory };
+}
+
 export class WasmBackend implements MaeBackend {
   readonly kind = 'wasm';
-  private readonly memory: WebAssembly.Memory;
-  private readonly f32: Float32Array;
-  private readonly i32: Int32Array;
+  // Set in the constructor, or for a module that exports its memory (WASI) when it is instantiated.
+  private memory!: WebAssembly.Memory;
+  private f32!: Float32Array;
+  private i32!: Int32Array;
+  private ownMemory = false;
   private readonly layout: MemoryLayout;
   private readonly threads: number;
   private readonly tiling: Tiling;
@@ -98,16 +137,20 @@ export class WasmBackend implements MaeBackend {
     this.tiling = opts.kernels.manifest.tiles ?? {};
     this.layout = layoutOf(cfg, this.threads, this.tiling);
     const pages = memoryPages(this.layout);
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: this.threads > 1 });
-    this.f32 = new Float32Array(this.memory.buffer);
-    this.i32 = new Int32Array(this.memory.buffer);
+    if (importsMemory(opts.kernels.module)) this.useMemory(new WebAssembly.Memory({ initial: pages, maximum: pages, shared: this.threads > 1 }));
     if (this.threads > 1) this.ctrl = new Int32Array(new SharedArrayBuffer(CTRL.size * 4));
   }
 
   get description(): string {
     const pages = memoryPages(this.layout);
     const simd = this.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD128';
-    return `wasm: ${simd}, ${this.threads} thread${this.threads > 1 ? 's' : ''}, ${(pages * 65536 / 2 ** 20).toFixed(1)} MiB memory`;
+    return `wasm: ${simd}, ${this.threads} thread${this.threads > 1 ? 's' : ''}, ${(pages * 65536 / 2 ** 20).toFixed(1)} MiB memory${this.ownMemory ? ' (WASI module\'s own)' : ''}`;
+  }
+
+  private useMemory(memory: WebAssembly.Memory): void {
+    this.memory = memory;
+    this.f32 = new Float32Array(memory.buffer);
+    this.i32 = new Int32Array(memory.buffer);
   }
 
   static async create(opts: WasmBackendOptions): Promise<WasmBackend> {
@@ -133,7 +176,18 @@ export class WasmBackend implements MaeBackend {
 
   private async instantiate(k: KernelModule): Promise<void> {
     if (k.manifest.memory.arenaBase !== ARENA_BASE) throw new KernelError(`kernel module ${k.manifest.configHash} was built for another memory layout`);
-    const exports = await instantiateKernels(k.module, this.memory);
+    let exports: KernelExports;
+    if (importsMemory(k.module)) {
+      if (k.instance) throw new KernelError(`kernel module ${k.manifest.configHash} imports its memory: pass the module alone (an instance is taken only for a module that exports its memory, edge-mae build --wasi)`);
+      exports = await instantiateKernels(k.module, this.memory);
+    } else {
+      // A WASI build brings its memory; a second one (extend) could not see the packed weights.
+      if (this.memory !== undefined) throw new KernelError(`kernel module ${k.manifest.configHash} exports its own memory, so it cannot replace the module the weights were packed into: build one with every encoder length needed`);
+      const own = await instantiateExported(k.module, memoryPages(this.layout), k.instance);
+      this.useMemory(own.memory);
+      this.ownMemory = true;
+      exports = own.exports;
+    }
     if (JSON.stringify(k.manifest.tiles ?? {}) !== JSON.stringify(this.tiling)) throw new KernelError(`kernel module ${k.manifest.configHash} has other GEMM tiles than the weights were packed for`);
     const plan = planKernels(this.cfg, k.manifest.encoderLengths, this.tiling);
     const names = new Set(k.manifest.kernels.map((x) => x.name));

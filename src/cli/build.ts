@@ -14,6 +14,8 @@ export interface BuildArgs {
   tune?: boolean;
   simd?: SimdVariant | 'auto';
   threads?: boolean;
+  /** The WASI build (@assemblyscript/wasi-shim): only wasi_snapshot_preview1 imports, its own fixed memory exported. */
+  wasi?: boolean;
   /** Also copy kernels.wasm, manifest.json and kernels.ts here (to bundle with an app). */
   out?: string;
 }
@@ -28,7 +30,7 @@ export async function runBuild(a: BuildArgs, log: (line: string) => void): Promi
     log(`tiles recorded in ${writeTuning(cacheDir, cfg, simd, result)}`);
   }
   const t0 = performance.now();
-  const built = await buildKernels(cfg, { cacheDir, force: a.force || a.tune, simd, threads: a.threads });
+  const built = await buildKernels(cfg, { cacheDir, force: a.force || a.tune, simd, threads: a.threads, wasi: a.wasi });
   const ms = performance.now() - t0;
   const exported = built.manifest.kernels.filter((k) => k.exported).length;
   if (a.out) {
@@ -36,5 +38,5 @@ export async function runBuild(a: BuildArgs, log: (line: string) => void): Promi
     for (const f of ['kernels.wasm', 'manifest.json', 'kernels.ts']) writeFileAtomic(join(a.out, f), readFileSync(join(built.dir, f)));
     log(`copied kernels.wasm, manifest.json, kernels.ts to ${a.out}`);
   }
-  log(`${built.compiled ? 'built' : 'cached'} (${simd}${a.threads ? ', threads' : ''}${built.manifest.tuning && built.manifest.tuning !== 'default' ? ', tuned tiles' : ''}): ${built.dir}/kernels.wasm (${(built.wasm.length / 1024).toFixed(1)} KiB, ${exported} kernels, ${built.manifest.memory.pages} pages = ${(built.manifest.memory.pages / 16).toFixed(1)} MiB memory) in ${ms.toFixed(0)} ms`);
+  log(`${built.compiled ? 'built' : 'cached'} (${simd}${a.threads ? ', threads' : ''}${a.wasi ? ', WASI' : ''}${built.manifest.tuning && built.manifest.tuning !== 'default' ? ', tuned tiles' : ''}): ${built.dir}/kernels.wasm (${(built.wasm.length / 1024).toFixed(1)} KiB, ${exported} kernels, ${built.manifest.memory.pages} pages = ${(built.manifest.memory.pages / 16).toFixed(1)} MiB memory) in ${ms.toFixed(0)} ms`);
 }

@@ -85,8 +85,9 @@ export function program(): Command {
     .option('--tune', 'time candidate GEMM tiles on this machine and keep the fastest for this config')
     .addOption(new Option('--simd <variant>', 'kernel variant').choices(['auto', 'simd128', 'relaxed']).default('auto'))
     .option('--threads', 'build the shared-memory (threaded) module')
+    .addOption(new Option('--wasi', 'build the WASI module: imports only wasi_snapshot_preview1, exports its own memory').conflicts('threads'))
     .option('--out <dir>', 'also copy kernels.wasm, manifest.json and kernels.ts here (to bundle with an app)')
-    .action((o) => runBuild({ config: o.config, cacheDir: o.cache, force: o.force, tune: o.tune, simd: simdOption(o.simd), threads: o.threads, out: o.out }, log));
+    .action((o) => runBuild({ config: o.config, cacheDir: o.cache, force: o.force, tune: o.tune, simd: simdOption(o.simd), threads: o.threads, wasi: o.wasi, out: o.out }, log));
 
   modelOptions(p.command('forward'))
     .description('MAE forward on pixel tensors: writes latent, pred, mask, ids_restore, losses')

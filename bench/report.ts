@@ -1,0 +1,124 @@
+/**
+ * The readable summary of a bench results file: tables for the machine, the golden checks, GEMM
+ * GFLOP/s with peak ratios, whole-forward times and load/RSS.
+ * Run alone on a saved file: `node dist/bench/report.js bench/results/FILE.json`.
+ */
+import { readFileSync } from 'node:fs';
+import type { ForwardResult } from './forward.js';
+import type { GemmResult } from './gemm.js';
+import type { LoadRssResult } from './load-rss.js';
+import type { MachineInfo } from './machine.js';
+import type { VerifyResult } from './verify.js';
+
+export interface BenchResults {
+  schema: 'edge-mae-bench/1';
+  date: string;
+  quick: boolean;
+  durationS: number;
+  machine: MachineInfo;
+  versions: Record<string, string>;
+  engineBinaries?: unknown;
+  verify?: VerifyResult;
+  gemm?: GemmResult;
+  forward: ForwardResult[];
+  load?: LoadRssResult;
+  errors: Record<string, string>;
+}
+
+/** Columns padded to their widest cell; numbers right-aligned. */
+export function table(header: string[], rows: Array<Array<string | number>>): string {
+  const cells = [header, ...rows.map((r) => r.map((c) => String(c)))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (/^[-+]?[\d.]/.test(c) && i > 0 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+const f1 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(1));
+const f0 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(0));
+const pct = (x: number): string => `${(x * 100).toFixed(0)}%`;
+const sci = (x: number): string => (Number.isFinite(x) ? x.toExponential(1) : String(x));
+
+export function renderReport(r: BenchResults): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`edge-mae bench — ${r.date}${r.quick ? ' (--quick)' : ''}, ${r.durationS.toFixed(0)} s`);
+  out.push(`machine: ${m.cpuModel} (family ${m.cpuFamily ?? '?'} model ${m.cpuModelNumber ?? '?'}), ${m.cores} cores, ${m.memGiB ?? '?'} GiB; node ${m.node}; load average ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')} at start, ${(m.loadavgEnd ?? []).map((x) => x.toFixed(2)).join(' ')} at end`);
+  out.push(`versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+
+  if (r.verify) {
+    out.push('', `Same function? Golden cases (authors' PyTorch outputs), max |x − ref| — tfjs and ONNX must have pred ≤ ${r.verify.tolerance}: ${r.verify.pass ? 'PASS' : 'FAIL'}`);
+    const rows: string[][] = [];
+    for (const [c, engines] of Object.entries(r.verify.cases)) {
+      for (const [e, k] of Object.entries(engines)) rows.push([c, e, sci(k.pred.maxAbs), sci(k.latent.maxAbs), sci(k.latentAll.maxAbs), sci(k.loss), sci(k.lossNormPix), k.pass ? 'ok' : 'FAIL']);
+    }
+    out.push(table(['case', 'engine', 'pred', 'latent', 'latent_all', 'loss', 'loss_norm_pix', ''], rows));
+    const q = r.verify.tfjsFusedMatMulTransposeBBias;
+    if (q) out.push(`tfjs-wasm fused matMul + bias vs matMul + add, max |Δ|: with transposeB ${sci(q.withTransposeB)}, without ${sci(q.withoutTransposeB)} (so the tfjs model transposes weights at load)`);
+  }
+
+  const g = r.gemm;
+  if (g) {
+    out.push('', `GEMM, 1 thread: GFLOP/s median (best) and % of the SIMD peak probe measured in the same rounds (edge relaxed vs the relaxed peak, the others vs SIMD128)`);
+    out.push(`peak over the session: SIMD128 ${f1(g.peakOverall.simd128)} GFLOP/s (start ${f1(g.peakStart.simd128.gflops)} via ${g.peakStart.simd128.best}, end ${f1(g.peakEnd.simd128.gflops)}), relaxed ${f1(g.peakOverall.relaxed)} GFLOP/s (start ${f1(g.peakStart.relaxed.gflops)} via ${g.peakStart.relaxed.best}, end ${f1(g.peakEnd.relaxed.gflops)})`);
+    const engines = Object.keys(g.shapes[0]?.engines ?? {});
+    const rows = g.shapes.map((s) => [
+      `${s.m}×${s.k}×${s.n}`,
+      ...engines.map((e) => { const x = s.engines[e as keyof typeof s.engines]; return `${f1(x.gflopsMedian)} (${f1(x.gflopsBest)}) ${pct(x.peakRatioMedian)}`; }),
+      `${f1(s.peak.simd128.gflopsMedian)} / ${f1(s.peak.relaxed.gflopsMedian)}`,
+    ]);
+    out.push(table(['M×K×N', ...engines, 'peak 128/relaxed'], rows));
+    const tc = g.tfjsSimdCheck as { speedup?: number | null; simd?: { gflops?: number; info?: { binary?: { file?: string } } }; scalar?: { gflops?: number; info?: { binary?: { file?: string } } } } | undefined;
+    if (tc) out.push(`tfjs SIMD check (197×512×2048): ${tc.simd?.info?.binary?.file ?? '?'} ${f1(tc.simd?.gflops)} GFLOP/s vs forced scalar ${tc.scalar?.info?.binary?.file ?? '?'} ${f1(tc.scalar?.gflops)} → ×${tc.speedup?.toFixed(2) ?? '—'}`);
+    out.push(`ORT binary: ${g.ort.binary?.file ?? '?'}; tfjs binary: ${g.tfjs.binary?.file ?? '?'}; edge-mae GEMM module compile: simd128 ${f0(g.edgeCompileMs.simd128)} ms, relaxed ${f0(g.edgeCompileMs.relaxed)} ms`);
+  }
+
+  if (r.forward.length > 0) {
+    out.push('', 'vit-mae-base, batch 1, 224 px: masked forward (mask 0.75: encoder on 50 tokens, decoder on 197, losses) and encoder on all 196 patches');
+    out.push('ms per call, median (best); speed-up = tfjs / this, ort / this, from the same process and rounds');
+    const rows: string[][] = [];
+    for (const f of r.forward) {
+      const same = (engine: string, t: 'forward' | 'encodeAll') => f.engines.find((e) => e.engine === engine)?.[t]?.median;
+      const vs = (t: 'forward' | 'encodeAll', mine?: number): string => {
+        if (!mine) return '—';
+        const x = (e: string) => { const v = same(e, t); return v ? `×${(v / mine).toFixed(2)}` : '—'; };
+        return `${x('tfjs')} / ${x('ort')}`;
+      };
+      for (const e of f.engines) {
+        if (e.unsupported) { rows.push([e.engine, String(e.threads), 'unsupported', '', '', '', '', e.unsupported.slice(0, 100)]); continue; }
+        const fw = e.forward, en = e.encodeAll;
+        const info = (e.info ?? {}) as { description?: string; binary?: { file?: string }; nodeThreadsShim?: boolean };
+        rows.push([
+          e.engine, String(e.threads),
+          fw ? `${f0(fw.median)} (${f0(fw.best)})` : '—',
+          en ? `${f0(en.median)} (${f0(en.best)})` : '—',
+          vs('forward', fw?.median), vs('encodeAll', en?.median),
+          e.agreement ? sci(e.agreement.pred.maxAbs) : '—',
+          info.description ?? `${info.binary?.file?.split('/').pop() ?? ''}${info.nodeThreadsShim ? ' (Node threads shim)' : ''}`,
+        ]);
+      }
+    }
+    out.push(table(['engine', 'threads', 'forward ms', 'encode-all ms', 'fwd ×tfjs / ×ort', 'enc ×tfjs / ×ort', 'pred vs edge', 'runs'], rows));
+  }
+
+  if (r.load) {
+    out.push('', `Load (fresh process per engine, warm page cache): process start → first forward result, median of ${r.load.runsPerEngine} (best); RSS`);
+    const rows = r.load.engines.map((e) => [
+      e.engine, e.what,
+      e.error && e.runs.length === 0 ? `error: ${e.error.slice(0, 60)}` : `${f0(e.firstResultMsMedian)} (${f0(e.firstResultMsBest)})`,
+      f0(e.peakRssMiB), f0(e.steadyRssMiB),
+    ]);
+    out.push(table(['engine', 'what', 'first result ms', 'peak RSS MiB', 'RSS after GC MiB'], rows));
+  }
+  const errs = Object.entries(r.errors);
+  if (errs.length > 0) out.push('', 'Section errors:', ...errs.map(([k, v]) => `  ${k}: ${v}`));
+  return out.join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const path = process.argv[2];
+  if (!path) {
+    process.stderr.write('usage: node dist/bench/report.js RESULTS.json\n');
+    process.exit(2);
+  }
+  process.stdout.write(renderReport(JSON.parse(readFileSync(path, 'utf8')) as BenchResults) + '\n');
+}

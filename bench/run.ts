@@ -1,0 +1,109 @@
+/**
+ * `npm run bench`: edge-mae against tfjs-wasm (XNNPACK) and onnxruntime-web (wasm EP) on this
+ * machine, each section in its own child process (engines keep global state: tfjs's backend,
+ * ORT's thread count, wasm heaps):
+ *   1. verify    — the tfjs and ONNX models reproduce the golden `pred` within 1e-4 (else they
+ *                  are not timed: a comparison of different functions means nothing);
+ *   2. gemm      — GFLOP/s on every vit-mae-base GEMM shape vs the measured SIMD peak, 1 thread;
+ *   3. forward   — whole vit-mae-base forward and encoder-on-all-patches: all engines interleaved
+ *                  in one process at 1 thread, then in another at 2 threads;
+ *   4. load/RSS  — a fresh process per engine: start → first result, peak RSS.
+ * Writes bench/results/<date>-<machine>[-quick].json and prints the summary (report.ts).
+ *
+ * Flags: --quick (fewer repeats), --only=verify,gemm,forward,load (a subset).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureBaseAssets } from './assets.js';
+import type { ForwardResult } from './forward.js';
+import type { GemmResult } from './gemm.js';
+import { runLoadRss } from './load-rss.js';
+import { describeMachine, engineBinaries, packageVersions } from './machine.js';
+import { type BenchResults, renderReport } from './report.js';
+import { log, parseArgs } from './timing.js';
+import type { VerifyResult } from './verify.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+const SECTIONS = ['verify', 'gemm', 'forward', 'load'] as const;
+
+const args = parseArgs();
+const quick = args.quick;
+const only = new Set((args.flags.only ?? SECTIONS.join(',')).split(','));
+const started = Date.now();
+const machine = describeMachine();
+const tmp = mkdtempSync(join(os.tmpdir(), 'edge-mae-bench-run-'));
+
+/** Runs dist/bench/<script> with --out; its progress goes to our stderr. */
+function section<T>(name: string, script: string, extra: string[] = []): T | string {
+  const out = join(tmp, `${name}.json`);
+  log(`── ${name} ──`);
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [join(HERE, script), `--out=${out}`, ...(quick ? ['--quick'] : []), ...extra], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+  log(`   ${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  if (r.status !== 0) return `exit ${r.status ?? r.signal ?? r.error}`;
+  return JSON.parse(readFileSync(out, 'utf8')) as T;
+}
+
+const results: BenchResults = {
+  schema: 'edge-mae-bench/1',
+  date: new Date().toISOString(),
+  quick,
+  durationS: 0,
+  machine,
+  versions: packageVersions(ROOT),
+  engineBinaries: engineBinaries(),
+  forward: [],
+  errors: {},
+};
+log(`${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}; load average ${machine.loadavgStart.map((x) => x.toFixed(2)).join(' ')}`);
+
+try {
+  if (only.has('forward') || only.has('load')) ensureBaseAssets();
+  let othersVerified = true;
+  if (only.has('verify')) {
+    const v = section<VerifyResult>('verify', 'verify.js');
+    if (typeof v === 'string') { results.errors.verify = v; othersVerified = false; } else { results.verify = v; othersVerified = v.pass; }
+    if (!othersVerified) log('verify FAILED: tfjs / ONNX models are not timed in the forward section');
+  }
+  if (only.has('gemm')) {
+    const g = section<GemmResult>('gemm', 'gemm.js');
+    if (typeof g === 'string') results.errors.gemm = g; else results.gemm = g;
+  }
+  if (only.has('forward')) {
+    const others = othersVerified ? ['tfjs', 'ort'] : [];
+    // One process per thread count, engines interleaved in it: on a shared machine, only numbers
+    // taken in the same rounds compare fairly (an idle engine's threads park between its calls).
+    const runs: Array<[string, string[], number]> = [
+      ['forward-1t', ['edge-simd128', 'edge-relaxed', ...others], 1],
+      ['forward-2t', ['edge-simd128', 'edge-relaxed', ...others], 2],
+    ];
+    for (const [name, engines, threads] of runs) {
+      const f = section<ForwardResult>(name, 'forward.js', [`--engines=${engines.join(',')}`, `--threads=${threads}`]);
+      if (typeof f === 'string') results.errors[name] = f; else results.forward.push(f);
+    }
+  }
+  if (only.has('load')) {
+    log('── load/RSS ──');
+    try {
+      results.load = await runLoadRss(quick);
+    } catch (e) {
+      results.errors.load = (e as Error).message;
+    }
+  }
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+results.machine.loadavgEnd = os.loadavg();
+results.durationS = (Date.now() - started) / 1000;
+const dir = join(ROOT, 'bench', 'results');
+mkdirSync(dir, { recursive: true });
+const file = join(dir, `${results.date.slice(0, 10)}-${machine.slug}${quick ? '-quick' : ''}${only.size < SECTIONS.length ? `-${[...only].join('+')}` : ''}.json`);
+writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+process.stdout.write(renderReport(results) + '\n');
+process.stdout.write(`\nresults: ${file}\n`);
+process.exit(Object.keys(results.errors).length > 0 ? 1 : 0);
