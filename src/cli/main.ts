@@ -14,6 +14,7 @@ import { runEncodeImages } from './encode-images.js';
 import { runReconstruct } from './reconstruct.js';
 import { runScore } from './score.js';
 import { runPreprocess } from './preprocess.js';
+import { runServe } from './serve.js';
 
 const log = (line: string): void => { process.stdout.write(line + '\n'); };
 const warn = (line: string): void => { process.stderr.write(`edge-mae: ${line}\n`); };
@@ -141,6 +142,13 @@ export function program(): Command {
     .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
     .requiredOption('--out <file>', 'output safetensors')
     .action((images: string[], o) => runPreprocess({ images, model: o.model, out: o.out }, log));
+
+  p.command('serve')
+    .description('serve the web page (dist/web, from `npm run web:build`) on loopback with COOP/COEP headers')
+    .addOption(new Option('--port <n>', 'port (0: any free one)').argParser(uint).default(8080))
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--dir <dir>', 'folder to serve (default: dist/web)')
+    .action((o) => runServe({ port: o.port, host: o.host, dir: o.dir }, log));
 
   return p;
 }
