@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 
@@ -45,8 +46,14 @@ function sha256(b: Uint8Array): string {
 }
 
 export function packageRoot(pkg: string): string {
-  // Resolve the package.json through the package's own folder (exports may hide it).
-  let dir = dirname(require.resolve(pkg));
+  // Resolve the package.json through the package's own folder (exports may hide it, or offer no
+  // CommonJS entry: then the node_modules folder beside this package's root).
+  let dir: string;
+  try {
+    dir = dirname(require.resolve(pkg));
+  } catch {
+    dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'node_modules', pkg);
+  }
   for (;;) {
     try {
       const j = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string };

@@ -22,6 +22,8 @@ export interface BenchResults {
   gemm?: GemmResult;
   forward: ForwardResult[];
   load?: LoadRssResult;
+  /** Per section: wall time and the machine's 1-minute load average before and after (a shared machine's load moves the numbers). */
+  sections: Record<string, { seconds: number; loadavg1mBefore: number; loadavg1mAfter: number }>;
   errors: Record<string, string>;
 }
 
@@ -68,7 +70,7 @@ export function renderReport(r: BenchResults): string {
     ]);
     out.push(table(['M×K×N', ...engines, 'peak 128/relaxed'], rows));
     const tc = g.tfjsSimdCheck as { speedup?: number | null; simd?: { gflops?: number; info?: { binary?: { file?: string } } }; scalar?: { gflops?: number; info?: { binary?: { file?: string } } } } | undefined;
-    if (tc) out.push(`tfjs SIMD check (197×512×2048): ${tc.simd?.info?.binary?.file ?? '?'} ${f1(tc.simd?.gflops)} GFLOP/s vs forced scalar ${tc.scalar?.info?.binary?.file ?? '?'} ${f1(tc.scalar?.gflops)} → ×${tc.speedup?.toFixed(2) ?? '—'}`);
+    if (tc) out.push(`tfjs SIMD check (197×512×2048, best of 2 child runs each): ${tc.simd?.info?.binary?.file ?? '?'} ${f1(tc.simd?.gflops)} GFLOP/s vs forced scalar ${tc.scalar?.info?.binary?.file ?? '?'} ${f1(tc.scalar?.gflops)} → ×${tc.speedup?.toFixed(2) ?? '—'}`);
     out.push(`ORT binary: ${g.ort.binary?.file ?? '?'}; tfjs binary: ${g.tfjs.binary?.file ?? '?'}; edge-mae GEMM module compile: simd128 ${f0(g.edgeCompileMs.simd128)} ms, relaxed ${f0(g.edgeCompileMs.relaxed)} ms`);
   }
 
@@ -109,6 +111,8 @@ export function renderReport(r: BenchResults): string {
     ]);
     out.push(table(['engine', 'what', 'first result ms', 'peak RSS MiB', 'RSS after GC MiB'], rows));
   }
+  const secs = Object.entries(r.sections ?? {});
+  if (secs.length > 0) out.push('', `Sections (s; 1-min load average before → after, on ${m.cores} cores): ${secs.map(([k, v]) => `${k} ${v.seconds.toFixed(0)} (${v.loadavg1mBefore.toFixed(1)} → ${v.loadavg1mAfter.toFixed(1)})`).join(', ')}`);
   const errs = Object.entries(r.errors);
   if (errs.length > 0) out.push('', 'Section errors:', ...errs.map(([k, v]) => `  ${k}: ${v}`));
   return out.join('\n');

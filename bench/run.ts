@@ -42,8 +42,10 @@ function section<T>(name: string, script: string, extra: string[] = []): T | str
   const out = join(tmp, `${name}.json`);
   log(`── ${name} ──`);
   const t0 = Date.now();
+  const before = os.loadavg()[0];
   const r = spawnSync(process.execPath, [join(HERE, script), `--out=${out}`, ...(quick ? ['--quick'] : []), ...extra], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
-  log(`   ${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  results.sections[name] = { seconds: (Date.now() - t0) / 1000, loadavg1mBefore: before, loadavg1mAfter: os.loadavg()[0] };
+  log(`   ${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s (1-min load average ${before.toFixed(1)} → ${os.loadavg()[0].toFixed(1)})`);
   if (r.status !== 0) return `exit ${r.status ?? r.signal ?? r.error}`;
   return JSON.parse(readFileSync(out, 'utf8')) as T;
 }
@@ -57,6 +59,7 @@ const results: BenchResults = {
   versions: packageVersions(ROOT),
   engineBinaries: engineBinaries(),
   forward: [],
+  sections: {},
   errors: {},
 };
 log(`${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}; load average ${machine.loadavgStart.map((x) => x.toFixed(2)).join(' ')}`);
@@ -88,11 +91,13 @@ try {
   }
   if (only.has('load')) {
     log('── load/RSS ──');
+    const t0 = Date.now(), before = os.loadavg()[0];
     try {
       results.load = await runLoadRss(quick);
     } catch (e) {
       results.errors.load = (e as Error).message;
     }
+    results.sections.load = { seconds: (Date.now() - t0) / 1000, loadavg1mBefore: before, loadavg1mAfter: os.loadavg()[0] };
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });
