@@ -119,10 +119,12 @@ describe('web page in Chromium', { skip, timeout: SUITE_MS }, () => {
   });
 
   test('the page loads the bundled model, cross-origin isolated', async () => {
+    const t0 = performance.now();
     await page.goto(server!.url);
     await page.waitForSelector('#status[data-state="ready"]', { state: 'attached' }).catch(async (e: Error) => {
       throw new Error(`model did not load: ${await page.textContent('#status')} ${pageErrors.join('; ')} (${e.message.split('\n')[0]})`);
     });
+    console.log(`# page cold start: ${(performance.now() - t0).toFixed(0)} ms from navigation to a loaded model (${await page.textContent('#model-info')})`);
     assert.equal(await page.evaluate(() => globalThis.crossOriginIsolated), true, 'crossOriginIsolated');
     assert.match(await page.textContent('#r-backend') ?? '', /^wasm: SIMD128, 1 thread/);
     assert.equal(await page.locator('#samples [data-sample]').count(), 8, 'the bundled samples are offered');
@@ -141,6 +143,7 @@ describe('web page in Chromium', { skip, timeout: SUITE_MS }, () => {
 
     const shown = await shownResult(page);
     const diff = Math.abs(shown.loss - node.loss), diffNorm = Math.abs(shown.lossNormPix - node.lossNormPix);
+    console.log(`# first run: ${await page.textContent('#r-time')}`);
     console.log(`# browser loss ${shown.loss} vs Node ${node.loss} (|Δ| ${diff.toExponential(2)}); loss_norm_pix ${shown.lossNormPix} vs ${node.lossNormPix} (|Δ| ${diffNorm.toExponential(2)}); ${shown.backend}`);
     assert.ok(diff <= LOSS_TOL, `loss: browser ${shown.loss}, Node ${node.loss}`);
     assert.ok(diffNorm <= LOSS_TOL, `loss_norm_pix: browser ${shown.lossNormPix}, Node ${node.lossNormPix}`);
