@@ -6,7 +6,10 @@
 import { KernelError } from '../errors.js';
 
 /** Control words, shared by all threads. */
-export const CTRL = { count: 0, generation: 1, job: 2, program: 3, error: 4, size: 8 } as const;
+export const CTRL = { count: 0, generation: 1, job: 2, program: 3, error: 4, ack: 5, size: 8 } as const;
+
+/** Program id of a job that only tells blocked workers to read their messages (then bump `ack`). */
+export const MESSAGES_JOB = 0;
 
 const SPINS = 4000;
 

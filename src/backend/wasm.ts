@@ -80,6 +80,12 @@ export async function instantiateKernels(module: WebAssembly.Module, memory: Web
   return exports;
 }
 
+/** instantiateKernels for a thread that may not wait for a promise (a worker blocked in Atomics.wait). */
+export function instantiateKernelsSync(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+  const instance = new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new KernelError('kernel module aborted'); } } });
+  return instance.exports as unknown as KernelExports;
+}
+
 /** Whether a kernel module imports its memory (the normal build) rather than exporting its own (a WASI build). */
 export function importsMemory(module: WebAssembly.Module): boolean {
   return WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');

@@ -2,8 +2,9 @@
 import { Worker } from 'node:worker_threads';
 import { KernelError } from '../errors.js';
 import type { WorkerInit, WorkerMessage, WorkerPool } from '../backend/wasm.js';
+import { CTRL, MESSAGES_JOB } from '../backend/barrier.js';
 
-function once(worker: Worker, key: 'ready' | 'ack'): Promise<void> {
+function once(worker: Worker, key: 'ready'): Promise<void> {
   return new Promise((resolve, reject) => {
     const onMessage = (m: Record<string, unknown>): void => {
       if (key in m) { cleanup(); resolve(); }
@@ -24,9 +25,21 @@ export async function startNodeWorkers(init: Omit<WorkerInit, 'index'>): Promise
     workers.push(worker);
   }
   await Promise.all(workers.map((w) => once(w, 'ready')));
+  const { ctrl } = init;
   return {
     async broadcast(message: WorkerMessage): Promise<void> {
-      await Promise.all(workers.map((w) => { const acked = once(w, 'ack'); w.postMessage(message); return acked; }));
+      // Workers sleep in Atomics.wait: post, then wake them with a messages-only job and wait for
+      // every acknowledgement (the host thread may block in Node).
+      const before = Atomics.load(ctrl, CTRL.ack);
+      for (const w of workers) w.postMessage(message);
+      Atomics.store(ctrl, CTRL.program, MESSAGES_JOB);
+      Atomics.add(ctrl, CTRL.job, 1);
+      Atomics.notify(ctrl, CTRL.job);
+      const deadline = Date.now() + 60_000;
+      for (let acked = Atomics.load(ctrl, CTRL.ack); acked - before < workers.length; acked = Atomics.load(ctrl, CTRL.ack)) {
+        if (Date.now() > deadline) throw new KernelError('kernel workers did not acknowledge a message within 60 s');
+        Atomics.wait(ctrl, CTRL.ack, acked, 100);
+      }
     },
     terminate(): void {
       for (const w of workers) void w.terminate();
