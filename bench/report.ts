@@ -10,6 +10,23 @@ import type { LoadRssResult } from './load-rss.js';
 import type { MachineInfo } from './machine.js';
 import type { VerifyResult } from './verify.js';
 
+/** bench/edge.ts: module sizes, cold starts, the handler under load. */
+export interface EdgeResult {
+  sizes: Array<{ config: string; variant: string; raw: number; gzip: number; kernels: number }>;
+  coldStartMs: Record<string, { ms: number[] }>;
+  handler: { requests: number; concurrency: number; seconds: number; requestsPerSecond: number; validP50ms: number; validP99ms: number; statuses: Record<string, number>; rssStartMiB: number; rssAfter100MiB: number; rssAfter1000MiB: number };
+}
+
+/** The edge section as text. */
+export function renderEdge(e: EdgeResult): string {
+  const kb = (b: number): string => (b / 1024).toFixed(1);
+  const lines = ['Kernel module per config (KiB):', table(['config', 'variant', 'raw', 'gzip', 'kernels'], e.sizes.map((r) => [r.config, r.variant, kb(r.raw), kb(r.gzip), r.kernels]))];
+  lines.push('', 'Cold start, fresh process to first forward result (kernels cached), ms:', table(['model', 'runs'], Object.entries(e.coldStartMs).map(([m, r]) => [m, r.ms.join(', ')])));
+  const h = e.handler;
+  lines.push('', `Handler on loopback: ${h.requests} requests, ${h.concurrency} concurrent, mixed valid/invalid: ${h.requestsPerSecond} req/s; valid p50 ${h.validP50ms} ms, p99 ${h.validP99ms} ms; statuses ${JSON.stringify(h.statuses)}; server RSS ${h.rssStartMiB} → ${h.rssAfter100MiB} (after 100) → ${h.rssAfter1000MiB} MiB (after 1000)`);
+  return lines.join('\n');
+}
+
 export interface BenchResults {
   schema: 'edge-mae-bench/1';
   date: string;
@@ -22,6 +39,7 @@ export interface BenchResults {
   gemm?: GemmResult;
   forward: ForwardResult[];
   load?: LoadRssResult;
+  edge?: EdgeResult;
   /** Per section: wall time and the machine's 1-minute load average before and after (a shared machine's load moves the numbers). */
   sections: Record<string, { seconds: number; loadavg1mBefore: number; loadavg1mAfter: number }>;
   errors: Record<string, string>;
@@ -111,6 +129,7 @@ export function renderReport(r: BenchResults): string {
     ]);
     out.push(table(['engine', 'what', 'first result ms', 'peak RSS MiB', 'RSS after GC MiB'], rows));
   }
+  if (r.edge) out.push('', '## Edge', '', renderEdge(r.edge));
   const secs = Object.entries(r.sections ?? {});
   if (secs.length > 0) out.push('', `Sections (s; 1-min load average before → after, on ${m.cores} cores): ${secs.map(([k, v]) => `${k} ${v.seconds.toFixed(0)} (${v.loadavg1mBefore.toFixed(1)} → ${v.loadavg1mAfter.toFixed(1)})`).join(', ')}`);
   const errs = Object.entries(r.errors);

@@ -7,7 +7,8 @@
  *   2. gemm      — GFLOP/s on every vit-mae-base GEMM shape vs the measured SIMD peak, 1 thread;
  *   3. forward   — whole vit-mae-base forward and encoder-on-all-patches: all engines interleaved
  *                  in one process at 1 thread, then in another at 2 threads;
- *   4. load/RSS  — a fresh process per engine: start → first result, peak RSS.
+ *   4. load/RSS  — a fresh process per engine: start → first result, peak RSS;
+ *   5. edge      — kernel module sizes per config, cold start, the serverless handler under load.
  * Writes bench/results/<date>-<machine>[-quick].json and prints the summary (report.ts).
  *
  * Flags: --quick (fewer repeats), --only=verify,gemm,forward,load (a subset).
@@ -25,10 +26,11 @@ import { describeMachine, engineBinaries, packageVersions } from './machine.js';
 import { type BenchResults, renderReport } from './report.js';
 import { log, parseArgs } from './timing.js';
 import type { VerifyResult } from './verify.js';
+import type { EdgeResult } from './report.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
-const SECTIONS = ['verify', 'gemm', 'forward', 'load'] as const;
+const SECTIONS = ['verify', 'gemm', 'forward', 'load', 'edge'] as const;
 
 const args = parseArgs();
 const quick = args.quick;
@@ -98,6 +100,10 @@ try {
       results.errors.load = (e as Error).message;
     }
     results.sections.load = { seconds: (Date.now() - t0) / 1000, loadavg1mBefore: before, loadavg1mAfter: os.loadavg()[0] };
+  }
+  if (only.has('edge')) {
+    const e = section<EdgeResult>('edge', 'edge.js');
+    if (typeof e === 'string') results.errors.edge = e; else results.edge = e;
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });

@@ -1,0 +1,117 @@
+/**
+ * The edge section of `npm run bench`: what a deployment pays.
+ *   - kernel module size per config (raw and gzip; SIMD128, relaxed, WASI for the default model);
+ *   - cold start: a fresh process from nothing to the first forward result (default model,
+ *     vit-mae-base), kernels cached;
+ *   - the serverless handler under a bounded load on loopback: 1000 requests, 8 concurrent,
+ *     valid and invalid bodies mixed — throughput, p50/p99 latency of the valid ones, server RSS
+ *     after the first 100 and after all 1000 requests.
+ * Writes its JSON to --out.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { preset } from '../src/config.js';
+import { readConfig } from '../src/node/load.js';
+import { DEFAULT_MODEL_DIR, DEFAULT_SAMPLES_DIR } from '../src/node/paths.js';
+import { buildKernels } from '../codegen/compile.js';
+import { writeFileAtomic } from '../src/node/atomic-write.js';
+import { ensureBaseAssets } from './assets.js';
+import { log, parseArgs } from './timing.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+const args = parseArgs();
+
+async function moduleSizes(): Promise<Array<Record<string, unknown>>> {
+  const configs = [
+    ['mae-fashion-mnist', readConfig(DEFAULT_MODEL_DIR)],
+    ['golden tiny', readConfig(join(ROOT, 'test', 'fixtures', 'golden', 'tiny'))],
+    ['golden small', readConfig(join(ROOT, 'test', 'fixtures', 'golden', 'small'))],
+    ['vit-mae-base', preset('vit-mae-base')],
+    ['vit-mae-large', preset('vit-mae-large')],
+  ] as const;
+  const rows = [];
+  for (const [name, cfg] of configs) {
+    for (const variant of [{ simd: 'simd128' as const }, { simd: 'relaxed' as const }, ...(name === 'mae-fashion-mnist' ? [{ simd: 'simd128' as const, wasi: true }] : [])]) {
+      const k = await buildKernels(cfg, variant);
+      rows.push({ config: name, variant: `${variant.simd}${'wasi' in variant ? ' wasi' : ''}`, raw: k.wasm.length, gzip: gzipSync(k.wasm, { level: 9 }).length, kernels: k.manifest.kernels.filter((x) => x.exported).length });
+    }
+  }
+  return rows;
+}
+
+/** A fresh node process: load the model (kernels cached), run one forward; wall time from spawn to its result. */
+function coldStart(model: string): { ms: number[] } {
+  const code = `const t=performance.now();const {MaeModel}=await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'node', 'index.js'))});` +
+    `const m=await MaeModel.load(${JSON.stringify(model)});const c=m.config;const px=new Float32Array(c.numChannels*c.imageSize*c.imageSize).fill(0.1);` +
+    `await m.forward(px,{batch:1});process.stdout.write('ok');`;
+  const ms: number[] = [];
+  for (let i = 0; i < (args.quick ? 2 : 3); i++) {
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+    if (r.stdout !== 'ok') throw new Error(`cold start of ${model} failed: ${r.stderr}`);
+    ms.push(Math.round(performance.now() - t0));
+  }
+  return { ms };
+}
+
+async function handlerLoad(): Promise<Record<string, unknown>> {
+  const samples = readdirSync(DEFAULT_SAMPLES_DIR).filter((f) => f.endsWith('.png')).map((f) => new Uint8Array(readFileSync(join(DEFAULT_SAMPLES_DIR, f))));
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'test', 'support', 'api-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((res, rej) => {
+      child.stdout!.on('data', (d: Buffer) => { const m = /listening (\d+)/.exec(String(d)); if (m) res(Number(m[1])); });
+      child.on('exit', (c) => rej(new Error(`server exited ${c}`)));
+    });
+    const base = `http://127.0.0.1:${port}`;
+    const rss = async (): Promise<number> => ((await (await fetch(`${base}/healthz`)).json()) as { rss: number }).rss;
+    const kinds = [
+      { path: '/reconstruct?seed=3', body: () => samples[0], valid: true },
+      { path: '/encode', body: () => samples[1], valid: true },
+      { path: '/score?repeats=2', body: () => samples[2], valid: true },
+      { path: '/reconstruct', body: () => new Uint8Array([0x89, 0x50, 0x4e, 0x47]), valid: false },
+      { path: '/encode', body: () => new TextEncoder().encode('not an image'), valid: false },
+      { path: '/score?repeats=999', body: () => samples[3], valid: false },
+      { path: '/reconstruct', body: () => new Uint8Array(70 * 1024), valid: false },
+      { path: '/missing', body: () => samples[4], valid: false },
+    ];
+    const rssStart = await rss();
+    const latencies: number[] = [];
+    const statuses: Record<string, number> = {};
+    let next = 0, done = 0, rss100 = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < 1000) {
+        const k = kinds[next++ % kinds.length];
+        const s = performance.now();
+        const res = await fetch(base + k.path, { method: 'POST', body: k.body() });
+        await res.arrayBuffer();
+        if (k.valid) latencies.push(performance.now() - s);
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+        if (++done === 100) rss100 = await rss();
+      }
+    }));
+    const seconds = (performance.now() - t0) / 1000;
+    const rssEnd = await rss();
+    latencies.sort((a, b) => a - b);
+    const q = (p: number): number => +latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))].toFixed(2);
+    return { requests: 1000, concurrency: 8, seconds: +seconds.toFixed(2), requestsPerSecond: +(1000 / seconds).toFixed(1), validP50ms: q(0.5), validP99ms: q(0.99), statuses, rssStartMiB: +(rssStart / 2 ** 20).toFixed(1), rssAfter100MiB: +(rss100 / 2 ** 20).toFixed(1), rssAfter1000MiB: +(rssEnd / 2 ** 20).toFixed(1) };
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+const sizes = await moduleSizes();
+log('edge: module sizes done');
+const baseDir = ensureBaseAssets().dir;
+const cold = { 'mae-fashion-mnist': coldStart(DEFAULT_MODEL_DIR), 'vit-mae-base': coldStart(baseDir) };
+log('edge: cold starts done');
+const handler = await handlerLoad();
+log('edge: handler load done');
+const out = args.flags.out;
+const result = { sizes, coldStartMs: cold, handler };
+if (out) writeFileAtomic(out, JSON.stringify(result, null, 2) + '\n');
+else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
