@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFile
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import type { MaeConfig } from '../src/config.js';
 import { KernelError } from '../src/errors.js';
 import type { Manifest } from '../src/manifest.js';
@@ -141,7 +142,7 @@ export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: read
   const { generateKernels } = await import('./generate.js');
   const gen = generateKernels(cfg, lengths, simd, threads, tuned?.tiles, tuned?.tuning);
   const manifest: Manifest = wasi ? { ...gen.manifest, wasi: true } : gen.manifest;
-  const wasm = await compileAssemblyScript(gen.source, simd, threads, wasi ? { pages: manifest.memory.pages } : undefined);
+  const wasm = wasi ? await compileWasiIsolated(gen.source, simd, manifest.memory.pages) : await compileAssemblyScript(gen.source, simd, threads);
   mkdirSync(dir, { recursive: true });
   writeAtomic(join(dir, 'kernels.ts'), gen.source);
   writeAtomic(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
@@ -175,4 +176,17 @@ export function writeTuning(cacheDir: string, cfg: MaeConfig, simd: SimdVariant,
   const path = tuningPath(cacheDir, cfg, simd);
   writeAtomic(path, JSON.stringify(record, null, 2) + '\n');
   return path;
+}
+
+/** A WASI compile in its own worker thread (codegen/compile-worker.ts says why). */
+function compileWasiIsolated(source: string, simd: SimdVariant, pages: number): Promise<Uint8Array> {
+  return new Promise((resolveWasm, reject) => {
+    const worker = new Worker(new URL('./compile-worker.js', import.meta.url), { workerData: { source, simd, pages } });
+    worker.once('message', (m: { wasm?: Uint8Array; error?: string }) => {
+      void worker.terminate();
+      if (m.wasm) resolveWasm(m.wasm);
+      else reject(new KernelError(m.error ?? 'WASI compile failed'));
+    });
+    worker.once('error', (e) => reject(new KernelError(`WASI compile failed: ${e.message}`)));
+  });
 }
