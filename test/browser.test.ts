@@ -197,13 +197,20 @@ describe('web page in Chromium', { skip, timeout: SUITE_MS }, () => {
   });
 
   test('the WebGPU backend, when the page can have it, agrees too', async (t) => {
-    if (await page.locator('#device option[value="webgpu"]:not([disabled])').count() === 0) return t.skip(`no WebGPU adapter: ${await page.textContent('#r-webgpu')}`);
+    if (await page.locator('#device option[value="webgpu"]:not([disabled])').count() === 0) {
+      // CI's Chromium has SwiftShader (--enable-unsafe-webgpu): there a missing adapter is a failure.
+      if (process.env.CI) assert.fail(`no WebGPU adapter in Chromium: ${await page.textContent('#r-webgpu')}`);
+      return t.skip(`no WebGPU adapter: ${await page.textContent('#r-webgpu')}`);
+    }
     const since = await lastRun(page);
     await page.selectOption('#device', 'webgpu');
     await waitForRun(page, since);
     const shown = await shownResult(page);
     await page.selectOption('#device', 'wasm');
-    if (shown.backendKind !== 'webgpu') return t.skip(`WebGPU asked for, WASM ran: ${shown.backend}`);
+    if (shown.backendKind !== 'webgpu') {
+      if (process.env.CI) assert.fail(`WebGPU asked for, WASM ran: ${shown.backend}`);
+      return t.skip(`WebGPU asked for, WASM ran: ${shown.backend}`);
+    }
     console.log(`# WebGPU: loss ${shown.loss} vs Node ${node.loss}; ${shown.backend}`);
     assert.ok(Math.abs(shown.loss - node.loss) <= LOSS_TOL, `loss on WebGPU: ${shown.loss}, Node ${node.loss}`);
     assert.ok(Math.abs(shown.lossNormPix - node.lossNormPix) <= LOSS_TOL, `loss_norm_pix on WebGPU: ${shown.lossNormPix}, Node ${node.lossNormPix}`);
