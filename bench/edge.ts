@@ -8,14 +8,14 @@
  *     after the first 100 and after all 1000 requests.
  * Writes its JSON to --out.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { preset } from '../src/config.js';
 import { readConfig } from '../src/node/load.js';
-import { DEFAULT_MODEL_DIR, DEFAULT_SAMPLES_DIR } from '../src/node/paths.js';
+import { DEFAULT_MODEL_DIR } from '../src/node/paths.js';
+import { runLoad, startApiServer } from '../test/support/handler-load.js';
 import { buildKernels } from '../codegen/compile.js';
 import { writeFileAtomic } from '../src/node/atomic-write.js';
 import { ensureBaseAssets } from './assets.js';
@@ -59,48 +59,25 @@ function coldStart(model: string): { ms: number[] } {
 }
 
 async function handlerLoad(): Promise<Record<string, unknown>> {
-  const samples = readdirSync(DEFAULT_SAMPLES_DIR).filter((f) => f.endsWith('.png')).map((f) => new Uint8Array(readFileSync(join(DEFAULT_SAMPLES_DIR, f))));
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'test', 'support', 'api-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = await startApiServer();
   try {
-    const port = await new Promise<number>((res, rej) => {
-      child.stdout!.on('data', (d: Buffer) => { const m = /listening (\d+)/.exec(String(d)); if (m) res(Number(m[1])); });
-      child.on('exit', (c) => rej(new Error(`server exited ${c}`)));
-    });
-    const base = `http://127.0.0.1:${port}`;
-    const rss = async (): Promise<number> => ((await (await fetch(`${base}/healthz`)).json()) as { rss: number }).rss;
-    const kinds = [
-      { path: '/reconstruct?seed=3', body: () => samples[0], valid: true },
-      { path: '/encode', body: () => samples[1], valid: true },
-      { path: '/score?repeats=2', body: () => samples[2], valid: true },
-      { path: '/reconstruct', body: () => new Uint8Array([0x89, 0x50, 0x4e, 0x47]), valid: false },
-      { path: '/encode', body: () => new TextEncoder().encode('not an image'), valid: false },
-      { path: '/score?repeats=999', body: () => samples[3], valid: false },
-      { path: '/reconstruct', body: () => new Uint8Array(70 * 1024), valid: false },
-      { path: '/missing', body: () => samples[4], valid: false },
-    ];
-    const rssStart = await rss();
+    const rssStart = await server.rss();
     const latencies: number[] = [];
     const statuses: Record<string, number> = {};
-    let next = 0, done = 0, rss100 = 0;
+    let rss100 = 0;
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next < 1000) {
-        const k = kinds[next++ % kinds.length];
-        const s = performance.now();
-        const res = await fetch(base + k.path, { method: 'POST', body: k.body() });
-        await res.arrayBuffer();
-        if (k.valid) latencies.push(performance.now() - s);
-        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-        if (++done === 100) rss100 = await rss();
-      }
-    }));
+    await runLoad(server.base, 1000, 8, async (k, res, _body, ms, done) => {
+      if (k.valid) latencies.push(ms);
+      statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+      if (done === 100) rss100 = await server.rss();
+    });
     const seconds = (performance.now() - t0) / 1000;
-    const rssEnd = await rss();
+    const rssEnd = await server.rss();
     latencies.sort((a, b) => a - b);
     const q = (p: number): number => +latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))].toFixed(2);
     return { requests: 1000, concurrency: 8, seconds: +seconds.toFixed(2), requestsPerSecond: +(1000 / seconds).toFixed(1), validP50ms: q(0.5), validP99ms: q(0.99), statuses, rssStartMiB: +(rssStart / 2 ** 20).toFixed(1), rssAfter100MiB: +(rss100 / 2 ** 20).toFixed(1), rssAfter1000MiB: +(rssEnd / 2 ** 20).toFixed(1) };
   } finally {
-    child.kill('SIGTERM');
+    server.stop();
   }
 }
 

@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MaeModel } from '../src/model.js';
@@ -15,7 +14,7 @@ import { encodePng } from '../src/image/encode-png.js';
 import { preprocessImage } from '../src/image/preprocess.js';
 import { reconstruct } from '../src/jobs/reconstruct.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_SAMPLES_DIR } from '../src/node/paths.js';
-import { ROOT } from './helpers.js';
+import { startApiServer, runLoad } from './support/handler-load.js';
 
 const samples = readdirSync(DEFAULT_SAMPLES_DIR).filter((f) => f.endsWith('.png')).map((f) => new Uint8Array(readFileSync(join(DEFAULT_SAMPLES_DIR, f))));
 const post = (path: string, body?: BodyInit, method = 'POST'): Request => new Request(`http://edge.test${path}`, { method, body });
@@ -86,58 +85,26 @@ test('handler answers bad input with a specific 4xx JSON error', async () => {
 });
 
 test('loopback load: 1000 requests, 8 concurrent, mixed bodies — no 5xx, invalid ones 4xx JSON, RSS flat', { timeout: 300_000 }, async () => {
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'test', 'support', 'api-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = await startApiServer();
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => { const m = /listening (\d+)/.exec(String(d)); if (m) resolve(Number(m[1])); });
-      child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    });
-    const base = `http://127.0.0.1:${port}`;
-    const rss = async (): Promise<number> => ((await (await fetch(`${base}/healthz`)).json()) as { rss: number }).rss;
-    const kinds = [
-      { path: '/reconstruct?seed=3', body: () => samples[0], valid: true },
-      { path: '/encode', body: () => samples[1], valid: true },
-      { path: '/score?repeats=2', body: () => samples[2], valid: true },
-      { path: '/reconstruct', body: () => new Uint8Array([0x89, 0x50, 0x4e, 0x47]), valid: false },
-      { path: '/encode', body: () => new TextEncoder().encode('not an image'), valid: false },
-      { path: '/score?repeats=999', body: () => samples[3], valid: false },
-      { path: '/reconstruct', body: () => new Uint8Array(70 * 1024), valid: false },
-      { path: '/missing', body: () => samples[4], valid: false },
-    ];
     const statuses = new Map<number, number>();
-    let done = 0;
     let rssAt100 = 0;
-    const one = async (i: number): Promise<void> => {
-      const k = kinds[i % kinds.length];
-      let res: Response;
-      try {
-        res = await fetch(base + k.path, { method: 'POST', body: k.body() });
-      } catch (e) {
-        throw new Error(`${k.path} (${k.body().length} bytes): ${(e as Error).message} ${String((e as { cause?: unknown }).cause)}`);
-      }
-      const body = new Uint8Array(await res.arrayBuffer());
+    await runLoad(server.base, 1000, 8, async (k, res, body, _ms, done) => {
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-      assert.ok(res.status < 500, `${k.path}: ${res.status} ${new TextDecoder().decode(body).slice(0, 200)}`);
-      if (k.valid) assert.equal(res.status, 200, `${k.path}: ${new TextDecoder().decode(body).slice(0, 200)}`);
+      const text = new TextDecoder().decode(body);
+      assert.ok(res.status < 500, `${k.path}: ${res.status} ${text.slice(0, 200)}`);
+      if (k.valid) assert.equal(res.status, 200, `${k.path}: ${text.slice(0, 200)}`);
       else {
         assert.ok(res.status >= 400 && res.status < 500, `${k.path}: ${res.status}`);
         assert.equal(res.headers.get('content-type'), 'application/json');
-        assert.ok(typeof (JSON.parse(new TextDecoder().decode(body)) as { error: string }).error === 'string');
+        assert.ok(typeof (JSON.parse(text) as { error: string }).error === 'string');
       }
-    };
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < 1000) {
-        const i = next++;
-        await one(i);
-        if (++done === 100) rssAt100 = await rss();
-      }
-    };
-    await Promise.all(Array.from({ length: 8 }, worker));
-    const rssEnd = await rss();
+      if (done === 100) rssAt100 = await server.rss();
+    });
+    const rssEnd = await server.rss();
     assert.equal([...statuses.values()].reduce((a, b) => a + b, 0), 1000);
     assert.ok(Math.abs(rssEnd - rssAt100) <= 0.1 * rssAt100, `RSS after 1000 requests ${(rssEnd / 2 ** 20).toFixed(1)} MiB vs ${(rssAt100 / 2 ** 20).toFixed(1)} MiB after 100`);
   } finally {
-    child.kill('SIGTERM');
+    server.stop();
   }
 });
