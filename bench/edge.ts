@@ -5,10 +5,13 @@
  *     vit-mae-base), kernels cached;
  *   - the serverless handler under a bounded load on loopback: 1000 requests, 8 concurrent,
  *     valid and invalid bodies mixed — throughput, p50/p99 latency of the valid ones, server RSS
- *     after the first 100 and after all 1000 requests.
+ *     after the first 100 and after all 1000 requests;
+ *   - the bundled model on WebGPU beside WASM when an adapter is present (labelled when the
+ *     adapter is a CPU driver).
  * Writes its JSON to --out.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -81,6 +84,44 @@ async function handlerLoad(): Promise<Record<string, unknown>> {
   }
 }
 
+/**
+ * The bundled model's forward (its 16 reference images) on WASM and, when an adapter can be had,
+ * on WebGPU, with the adapter's description. A CPU Vulkan driver (SwiftShader, lavapipe) says
+ * nothing about GPU speed: the row is labelled with what ran.
+ */
+async function webgpuVsWasm(): Promise<Array<Record<string, unknown>>> {
+  const { MaeModel } = await import('../src/node/index.js');
+  const { SafetensorsFile } = await import('../src/safetensors.js');
+  const ref = SafetensorsFile.parse(new Uint8Array(readFileSync(join(DEFAULT_MODEL_DIR, 'reference.safetensors'))));
+  const pixels = ref.f32('pixel_values');
+  const noise = ref.f32('noise');
+  const batch = ref.info('pixel_values').shape[0];
+  const rows = [];
+  for (const device of ['wasm', 'webgpu'] as const) {
+    let model;
+    try {
+      model = await MaeModel.load({ model: DEFAULT_MODEL_DIR, device });
+    } catch (e) {
+      rows.push({ device, skipped: (e as Error).message });
+      continue;
+    }
+    try {
+      await model.forward(pixels, { batch, noise });
+      const ms: number[] = [];
+      for (let i = 0; i < (args.quick ? 2 : 4); i++) {
+        const t0 = performance.now();
+        await model.forward(pixels, { batch, noise });
+        ms.push(+(performance.now() - t0).toFixed(1));
+      }
+      const cpuDriver = /swiftshader|llvmpipe|lavapipe|fallback/i.test(model.backendDescription);
+      rows.push({ device, backend: model.backendDescription, images: batch, ms, note: device === 'webgpu' && cpuDriver ? 'CPU Vulkan driver: correctness only, not GPU speed' : undefined });
+    } finally {
+      model.dispose();
+    }
+  }
+  return rows;
+}
+
 const sizes = await moduleSizes();
 log('edge: module sizes done');
 const baseDir = ensureBaseAssets().dir;
@@ -89,6 +130,8 @@ log('edge: cold starts done');
 const handler = await handlerLoad();
 log('edge: handler load done');
 const out = args.flags.out;
-const result = { sizes, coldStartMs: cold, handler };
+const webgpu = await webgpuVsWasm();
+log('edge: webgpu vs wasm done');
+const result = { sizes, coldStartMs: cold, handler, webgpu };
 if (out) writeFileAtomic(out, JSON.stringify(result, null, 2) + '\n');
 else process.stdout.write(JSON.stringify(result, null, 2) + '\n');

@@ -15,6 +15,7 @@ export interface EdgeResult {
   sizes: Array<{ config: string; variant: string; raw: number; gzip: number; kernels: number }>;
   coldStartMs: Record<string, { ms: number[] }>;
   handler: { requests: number; concurrency: number; seconds: number; requestsPerSecond: number; validP50ms: number; validP99ms: number; statuses: Record<string, number>; rssStartMiB: number; rssAfter100MiB: number; rssAfter1000MiB: number };
+  webgpu?: Array<{ device: string; backend?: string; images?: number; ms?: number[]; note?: string; skipped?: string }>;
 }
 
 /** The edge section as text. */
@@ -24,6 +25,10 @@ export function renderEdge(e: EdgeResult): string {
   lines.push('', 'Cold start, fresh process to first forward result (kernels cached), ms:', table(['model', 'runs'], Object.entries(e.coldStartMs).map(([m, r]) => [m, r.ms.join(', ')])));
   const h = e.handler;
   lines.push('', `Handler on loopback: ${h.requests} requests, ${h.concurrency} concurrent, mixed valid/invalid: ${h.requestsPerSecond} req/s; valid p50 ${h.validP50ms} ms, p99 ${h.validP99ms} ms; statuses ${JSON.stringify(h.statuses)}; server RSS ${h.rssStartMiB} → ${h.rssAfter100MiB} (after 100) → ${h.rssAfter1000MiB} MiB (after 1000)`);
+  if (e.webgpu) {
+    lines.push('', 'Bundled model, 16 images, forward ms (WebGPU when an adapter is present):');
+    for (const r of e.webgpu) lines.push(`  ${r.device}: ${r.skipped ? `not run (${r.skipped})` : `${r.ms!.join(', ')} — ${r.backend}${r.note ? ` [${r.note}]` : ''}`}`);
+  }
   return lines.join('\n');
 }
 
