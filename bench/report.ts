@@ -10,6 +10,12 @@ import type { LoadRssResult } from './load-rss.js';
 import type { MachineInfo } from './machine.js';
 import type { VerifyResult } from './verify.js';
 
+/** bench/threads.ts: edge-mae alone at 1 and 2 threads. */
+export interface ThreadsResult {
+  rows: Array<{ simd: string; threads: number; backend: string; forwardMs: number; encodeAllMs: number }>;
+  speedups: Array<{ simd: string; forward: number; encodeAll: number }>;
+}
+
 /** bench/edge.ts: module sizes, cold starts, the handler under load. */
 export interface EdgeResult {
   sizes: Array<{ config: string; variant: string; raw: number; gzip: number; kernels: number }>;
@@ -45,6 +51,7 @@ export interface BenchResults {
   forward: ForwardResult[];
   load?: LoadRssResult;
   edge?: EdgeResult;
+  threads?: ThreadsResult;
   /** Per section: wall time and the machine's 1-minute load average before and after (a shared machine's load moves the numbers). */
   sections: Record<string, { seconds: number; loadavg1mBefore: number; loadavg1mAfter: number }>;
   errors: Record<string, string>;
@@ -133,6 +140,11 @@ export function renderReport(r: BenchResults): string {
       f0(e.peakRssMiB), f0(e.steadyRssMiB),
     ]);
     out.push(table(['engine', 'what', 'first result ms', 'peak RSS MiB', 'RSS after GC MiB'], rows));
+  }
+  if (r.threads) {
+    out.push('', 'edge-mae alone, vit-mae-base, ms median: 1 vs 2 threads');
+    out.push(table(['simd', 'threads', 'forward ms', 'encode-all ms'], r.threads.rows.map((x) => [x.simd, x.threads, x.forwardMs, x.encodeAllMs])));
+    out.push(`speed-up with 2 threads: ${r.threads.speedups.map((x) => `${x.simd} forward ×${x.forward}, encoder all patches ×${x.encodeAll}`).join('; ')}`);
   }
   if (r.edge) out.push('', '## Edge', '', renderEdge(r.edge));
   const secs = Object.entries(r.sections ?? {});

@@ -8,7 +8,8 @@
  *   3. forward   — whole vit-mae-base forward and encoder-on-all-patches: all engines interleaved
  *                  in one process at 1 thread, then in another at 2 threads;
  *   4. load/RSS  — a fresh process per engine: start → first result, peak RSS;
- *   5. edge      — kernel module sizes per config, cold start, the serverless handler under load.
+ *   5. threads   — edge-mae alone at 1 and 2 threads (no peer thread pools competing for cores);
+ *   6. edge      — kernel module sizes per config, cold start, the serverless handler under load.
  * Writes bench/results/<date>-<machine>[-quick].json and prints the summary (report.ts).
  *
  * Flags: --quick (fewer repeats), --only=verify,gemm,forward,load (a subset).
@@ -26,11 +27,11 @@ import { describeMachine, engineBinaries, packageVersions } from './machine.js';
 import { type BenchResults, renderReport } from './report.js';
 import { log, parseArgs } from './timing.js';
 import type { VerifyResult } from './verify.js';
-import type { EdgeResult } from './report.js';
+import type { EdgeResult, ThreadsResult } from './report.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
-const SECTIONS = ['verify', 'gemm', 'forward', 'load', 'edge'] as const;
+const SECTIONS = ['verify', 'gemm', 'forward', 'threads', 'load', 'edge'] as const;
 
 const args = parseArgs();
 const quick = args.quick;
@@ -67,7 +68,7 @@ const results: BenchResults = {
 log(`${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}; load average ${machine.loadavgStart.map((x) => x.toFixed(2)).join(' ')}`);
 
 try {
-  if (only.has('forward') || only.has('load')) ensureBaseAssets();
+  if (only.has('forward') || only.has('load') || only.has('threads')) ensureBaseAssets();
   let othersVerified = true;
   if (only.has('verify')) {
     const v = section<VerifyResult>('verify', 'verify.js');
@@ -100,6 +101,10 @@ try {
       results.errors.load = (e as Error).message;
     }
     results.sections.load = { seconds: (Date.now() - t0) / 1000, loadavg1mBefore: before, loadavg1mAfter: os.loadavg()[0] };
+  }
+  if (only.has('threads')) {
+    const t = section<ThreadsResult>('threads', 'threads.js');
+    if (typeof t === 'string') results.errors.threads = t; else results.threads = t;
   }
   if (only.has('edge')) {
     const e = section<EdgeResult>('edge', 'edge.js');
