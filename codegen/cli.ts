@@ -4,7 +4,8 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT, buildKernels } from './compile.js';
+import { buildKernels } from './compile.js';
+import { PACKAGE_ROOT } from '../src/node/paths.js';
 import { readConfig } from '../src/node/load.js';
 
 const modelsDir = join(PACKAGE_ROOT, 'models');

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -15,11 +15,11 @@ import type { Manifest } from '../src/manifest.js';
 import { type Tiling, defaultEncoderLengths } from '../src/plan.js';
 import type { SimdVariant } from '../src/simd-support.js';
 import { configHash } from './config-hash.js';
+import { PACKAGE_ROOT } from '../src/node/paths.js';
 import { listShimFiles, readShimFile, wasiAscArgs, wasiShimDigest } from './wasi.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** Package root: dist/codegen/ → ../.. */
-export const PACKAGE_ROOT = resolve(here, '..', '..');
+
 const CORE_DIR = join(PACKAGE_ROOT, 'assembly');
 
 /** Compiler flags: SIMD, fully optimised, no GC runtime, memory supplied by the host. */

@@ -1,26 +1,18 @@
 /** `edge-mae forward`: the MAE forward on pixel tensors → latent, pred, mask, ids, losses. */
-import { MaeModel } from '../model.js';
-import type { DeviceChoice } from '../backend/webgpu-select.js';
-import { DEFAULT_MODEL_DIR } from '../node/paths.js';
+import { type ModelArgs, loadModel } from './model-args.js';
 import { checkOutputPath } from '../node/atomic-write.js';
 import { f32, i64, readInputs, scalar, writeTensors } from './tensors-io.js';
 
-export interface ForwardArgs {
-  model?: string;
-  weights?: string;
-  config?: string;
+export interface ForwardArgs extends ModelArgs {
   inputs: string;
   out: string;
-  simd?: 'auto' | 'simd128' | 'relaxed';
-  threads?: number;
-  device?: DeviceChoice;
   maskRatio?: number;
   seed?: number;
 }
 
 export async function runForward(a: ForwardArgs, log: (line: string) => void): Promise<void> {
   checkOutputPath(a.out);
-  const model = await MaeModel.load({ model: a.model ?? (a.config && a.weights ? undefined : DEFAULT_MODEL_DIR), weights: a.weights, config: a.config, simd: a.simd, threads: a.threads, device: a.device });
+  const model = await loadModel(a);
   try {
     const cfg = model.config;
     const { pixels, batch, noise } = readInputs(a.inputs, cfg);
