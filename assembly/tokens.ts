@@ -70,19 +70,3 @@
     addRow(out + o, src, pos + o, width);
   }
 }
-
-/**
- * Packs a Linear weight W [n, k] (row-major, at src) into the GEMM's B panels at dst: panel p holds
- * columns p·nr..p·nr+nr−1 of Wᵀ as [k][nr], the last zero-padded. Runs once per weight at load.
- */
-@inline export function packPanels(src: usize, dst: usize, n: i32, k: i32, nr: i32): void {
-  const panels = (n + nr - 1) / nr;
-  memory.fill(dst, 0, <usize>(panels * nr * k) * 4);
-  for (let o = 0; o < n; o++) {
-    const p = o / nr;
-    const base = dst + <usize>(p * k * nr + (o - p * nr)) * 4;
-    const row = src + <usize>(o * k) * 4;
-    const step = <usize>nr * 4;
-    for (let i = 0; i < k; i++) store<f32>(base + <usize>i * step, load<f32>(row + (<usize>i << 2)));
-  }
-}

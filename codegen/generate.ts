@@ -18,7 +18,8 @@ const CORE_IMPORTS: Array<[string, string[]]> = [
   ['./core/gelu', ['gelu4']],
   ['./core/layernorm', ['layerNormRows']],
   ['./core/softmax', ['softmaxRows', 'transposeHead']],
-  ['./core/tokens', ['patchGather', 'addRowsGathered', 'unshuffle', 'packPanels']],
+  ['./core/tokens', ['patchGather', 'addRowsGathered', 'unshuffle']],
+  ['./core/pack', ['packPanels']],
 ];
 
 export interface GeneratedModule {

@@ -300,7 +300,8 @@ test('the GELU epilogue is the exact erf form across [-10, 10] (a tanh GELU fail
 
 test('pack_panels lays a Linear weight out as the test packs it, padding included', async () => {
   const { arena, fns } = await kernels();
-  for (const [n, k, nr] of [[13, 5, 8], [33, 7, 16], [16, 3, 16], [1, 1, 8]]) {
+  // 4×4 blocks, rows and k left over from them, a padded last panel, a single element.
+  for (const [n, k, nr] of [[13, 5, 8], [33, 7, 16], [16, 3, 16], [1, 1, 8], [32, 16, 16], [20, 12, 8], [37, 10, 16], [8, 4, 8], [3, 9, 8]]) {
     const w = Float32Array.from({ length: n * k }, (_, i) => i + 1);
     const src = arena.alloc(n * k, (i) => w[i]);
     const size = Math.ceil(n / nr) * nr * k;

@@ -65,6 +65,12 @@ export interface WasmBackendOptions {
   /** Threads (> 1 needs a module built with threads and a way to start workers). */
   readonly threads?: number;
   readonly startWorkers?: (init: Omit<WorkerInit, 'index'>) => Promise<WorkerPool>;
+  /**
+   * Makes the fresh memory from byte `from` on resident before the weights are packed (Node: the
+   * kernel faults its pages in on every core, writing zeros; see src/node/prefault.ts). Absent:
+   * the packing's writes fault them.
+   */
+  readonly prefault?: (memory: WebAssembly.Memory, from: number) => Promise<void>;
 }
 
 /** Instantiates a kernel module on a memory and checks it fits the arena. */
@@ -162,6 +168,8 @@ export class WasmBackend implements MaeBackend {
   static async create(opts: WasmBackendOptions): Promise<WasmBackend> {
     const b = new WasmBackend(opts.config, opts);
     await b.instantiate(opts.kernels);
+    // From the arena up: below it lies the module's static data, already written.
+    await opts.prefault?.(b.memory, ARENA_BASE);
     const staging = ARENA_BASE + b.layout.buffers.staging.offset;
     packWeights(opts.config, opts.weights, (name, length) => {
       const r = b.layout.weights[name];

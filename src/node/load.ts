@@ -14,6 +14,7 @@ import type { KernelModule } from '../backend/wasm.js';
 import { buildKernels } from '../../codegen/compile.js';
 import { startNodeWorkers } from './threads.js';
 import { openFileSource } from './file-source.js';
+import { prefaultMemory } from './prefault.js';
 
 export function readBytes(path: string, what: string): Uint8Array {
   try {
@@ -90,6 +91,7 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
     extend: (lengths) => compileKernels(config, lengths, opts.cacheDir, simd, threads > 1),
     threads,
     startWorkers: startNodeWorkers,
+    prefault: prefaultMemory,
     device: opts.device,
     release: () => bytes.close(),
   };
