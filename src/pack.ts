@@ -57,7 +57,19 @@ function blockWriters(prefix: string, b: BlockWeights, width: number, mlp: numbe
  */
 type LinearWriter = (read: () => Float32Array, out: number, inp: number) => Writer;
 
+/** One packed weight: its name in the memory layout, its length in floats, and how to fill it. */
+export interface PackTask {
+  readonly name: string;
+  readonly length: number;
+  readonly write: (target: Float32Array) => void;
+}
+
 export function packWeights(cfg: MaeConfig, w: MaeWeights, target: (name: string, length: number) => Float32Array, packer: PanelPacker = packPanelsInto, tiling: Tiling = {}): void {
+  for (const t of packTasks(cfg, w, packer, tiling)) t.write(target(t.name, t.length));
+}
+
+/** packWeights as a list of tasks in layout order, for a caller that runs them one at a time (see WasmBackend.create). */
+export function packTasks(cfg: MaeConfig, w: MaeWeights, packer: PanelPacker = packPanelsInto, tiling: Tiling = {}): PackTask[] {
   const linear: LinearWriter = (read, out, inp) => (t) => packer(t, read(), out, inp, tileFor(inp, out, tiling).nr);
   const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize;
   const patchDim = cfg.patchSize * cfg.patchSize * cfg.numChannels;
@@ -78,9 +90,9 @@ export function packWeights(cfg: MaeConfig, w: MaeWeights, target: (name: string
     ['dec_norm.w', copy(() => w.decoderNormW)], ['dec_norm.b', copy(() => w.decoderNormB)],
     ['pred.w', linear(() => w.predW, patchDim, Dd)], ['pred.b', copy(() => w.predB)],
   ]);
-  for (const [name, length] of weightSizes(cfg, tiling)) {
+  return weightSizes(cfg, tiling).map(([name, length]) => {
     const write = writers.get(name);
     if (!write) throw new WeightsError(`no packed weight '${name}' for this config (layer count mismatch?)`);
-    write(target(name, length));
-  }
+    return { name, length, write };
+  });
 }

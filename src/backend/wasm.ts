@@ -10,7 +10,7 @@ import { shapesOf } from '../config.js';
 import { KernelError } from '../errors.js';
 import type { Manifest } from '../manifest.js';
 import { ARENA_BASE, type KernelPlan, type MemoryLayout, type Tiling, layoutOf, memoryPages, planKernels } from '../plan.js';
-import { packWeights } from '../pack.js';
+import { packTasks } from '../pack.js';
 import { type Step, decoderProgram, encoderProgram } from '../program.js';
 import type { MaeWeights } from '../weights.js';
 import type { MaeBackend } from './backend.js';
@@ -28,6 +28,12 @@ export interface KernelModule {
    * its exported memory. Absent: the host instantiates the module itself (see instantiateExported).
    */
   readonly instance?: WebAssembly.Instance;
+}
+
+/** Memory being made resident: `resident(from, to)` resolves once bytes [from, to) may be written. */
+export interface Prefault {
+  resident(from: number, to: number): Promise<void>;
+  readonly done: Promise<void>;
 }
 
 /** Kernel threads other than the calling one (workers), started by the platform's entry point. */
@@ -66,11 +72,11 @@ export interface WasmBackendOptions {
   readonly threads?: number;
   readonly startWorkers?: (init: Omit<WorkerInit, 'index'>) => Promise<WorkerPool>;
   /**
-   * Makes the fresh memory from byte `from` on resident before the weights are packed (Node: the
-   * kernel faults its pages in on every core, writing zeros; see src/node/prefault.ts). Absent:
-   * the packing's writes fault them.
+   * Starts making the fresh memory resident (Node: the kernel faults its pages in on every core,
+   * writing zeros; see src/node/prefault.ts), range by range in the order given, while the weights
+   * are packed region by region as each becomes resident. Absent: the packing's writes fault them.
    */
-  readonly prefault?: (memory: WebAssembly.Memory, from: number) => Promise<void>;
+  readonly prefault?: (memory: WebAssembly.Memory, ranges: ReadonlyArray<readonly [number, number]>) => Prefault;
 }
 
 /** Instantiates a kernel module on a memory and checks it fits the arena. */
@@ -168,19 +174,25 @@ export class WasmBackend implements MaeBackend {
   static async create(opts: WasmBackendOptions): Promise<WasmBackend> {
     const b = new WasmBackend(opts.config, opts);
     await b.instantiate(opts.kernels);
-    // From the arena up: below it lies the module's static data, already written.
-    await opts.prefault?.(b.memory, ARENA_BASE);
     const staging = ARENA_BASE + b.layout.buffers.staging.offset;
-    packWeights(opts.config, opts.weights, (name, length) => {
-      const r = b.layout.weights[name];
-      if (!r || r.length !== length) throw new KernelError(`memory layout has no region of ${length} floats for weight '${name}'`);
-      const at = (ARENA_BASE + r.offset) >> 2;
-      return b.f32.subarray(at, at + length);
-    }, (out, w, n, k, nr) => {
+    const stagingEnd = staging + b.layout.buffers.staging.length * 4;
+    // Staging first (every Linear passes through it), then the arena in layout order: weights,
+    // activations. Below the arena lies the module's static data, already written.
+    const prefault = opts.prefault?.(b.memory, [[staging, stagingEnd], [ARENA_BASE, staging], [stagingEnd, b.memory.buffer.byteLength]]);
+    await prefault?.resident(staging, stagingEnd);
+    const pack = (out: Float32Array, w: Float32Array, n: number, k: number, nr: number): void => {
       // Into the staging region, then the module's pack_panels lays it out (faster than JS).
       b.f32.set(w, staging >> 2);
       b.exports.pack_panels(staging, out.byteOffset, n, k, nr);
-    }, b.tiling);
+    };
+    for (const task of packTasks(opts.config, opts.weights, pack, b.tiling)) {
+      const r = b.layout.weights[task.name];
+      if (!r || r.length !== task.length) throw new KernelError(`memory layout has no region of ${task.length} floats for weight '${task.name}'`);
+      const at = ARENA_BASE + r.offset;
+      await prefault?.resident(at, at + r.length * 4);
+      task.write(b.f32.subarray(at >> 2, (at >> 2) + r.length));
+    }
+    await prefault?.done;
     if (b.threads > 1) {
       if (!opts.startWorkers) throw new KernelError(`threads: ${b.threads} needs workers, and this platform entry cannot start them`);
       b.pool = await opts.startWorkers({ module: opts.kernels.module, memory: b.memory, ctrl: b.ctrl!, threads: b.threads, config: opts.config, tiling: b.tiling });

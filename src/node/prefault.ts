@@ -1,38 +1,50 @@
 /**
- * Makes a fresh memory resident before the weights are packed into it, on every core.
+ * Makes a fresh memory resident while the weights are packed into it, on every core.
  *
  * The first write to each 4 KiB page of new memory is a page fault; on a virtual machine each costs
  * ~13 µs (measured: filling 437 MiB of new memory takes 1.4–1.6 s on the 2-core bench machine, a
  * second fill 25 ms), so one thread packing vit-mae-base's weights spends most of its load time
- * faulting. A read of /dev/zero into the memory has the kernel take those faults instead, in
- * libuv's thread pool, several reads at once: 0.7–0.8 s for the same memory on 2 cores.
+ * faulting. Reads of /dev/zero into the memory have the kernel take those faults instead, in
+ * libuv's thread pool, several at once (0.7–0.8 s for the same memory on 2 cores), while the
+ * caller packs each region as soon as it is resident.
  * Where /dev/zero cannot be opened (Windows), nothing is done: the first writes fault as before.
  */
-import { close, open, read } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { closeSync, openSync, read } from 'node:fs';
+import type { Prefault } from '../backend/wasm.js';
 
-const CHUNK = 8 << 20;
+const CHUNK = 4 << 20;
 
-/** Zeroes bytes [from, to) of a memory, faulting their pages in from libuv's threads. */
-export async function prefaultMemory(memory: WebAssembly.Memory, from = 0, to = memory.buffer.byteLength): Promise<void> {
-  const fd = await new Promise<number | undefined>((resolve) => open('/dev/zero', 'r', (e, fd) => resolve(e ? undefined : fd)));
-  if (fd === undefined) return;
-  const bytes = new Uint8Array(memory.buffer);
-  let next = from;
-  const readChunks = async (): Promise<void> => {
-    while (next < to) {
-      const at = next;
-      const length = Math.min(CHUNK, to - at);
-      next += length;
-      for (let done = 0; done < length;) {
-        done += await new Promise<number>((resolve, reject) => read(fd, bytes, at + done, length - done, null, (e, n) => (e ? reject(e) : resolve(n))));
-      }
-    }
-  };
+/**
+ * Zeroes the byte ranges [from, to) of a memory, in the order given, from libuv's threads: every
+ * read is queued at once, so they go on while this thread is busy. `resident(from, to)` resolves
+ * once the part of the ranges inside [from, to) is written; until then it must not be touched.
+ */
+export function prefaultMemory(memory: WebAssembly.Memory, ranges: ReadonlyArray<readonly [number, number]>): Prefault {
+  let fd: number;
   try {
-    // As many reads in flight as libuv runs at once (its pool has 4 threads unless set otherwise).
-    await Promise.all(Array.from({ length: Math.min(4, availableParallelism()) }, readChunks));
-  } finally {
-    close(fd, () => {});
+    fd = openSync('/dev/zero', 'r');
+  } catch {
+    return { resident: () => Promise.resolve(), done: Promise.resolve() };
+  }
+  const bytes = new Uint8Array(memory.buffer);
+  const chunks: Array<{ from: number; to: number; written: Promise<void> }> = [];
+  for (const [from, to] of ranges) {
+    for (let at = from; at < to; at += CHUNK) {
+      const end = Math.min(to, at + CHUNK);
+      // A failed read only means those pages fault later; once it has ended the range is free.
+      chunks.push({ from: at, to: end, written: zero(fd, bytes, at, end).catch(() => {}) });
+    }
+  }
+  const done = Promise.all(chunks.map((c) => c.written)).then(() => {}).finally(() => closeSync(fd));
+  return {
+    resident: (from, to) => Promise.all(chunks.filter((c) => c.from < to && c.to > from).map((c) => c.written)).then(() => {}),
+    done,
+  };
+}
+
+/** Reads /dev/zero into bytes [from, to), again where a read returns short. */
+async function zero(fd: number, bytes: Uint8Array, from: number, to: number): Promise<void> {
+  for (let at = from; at < to;) {
+    at += await new Promise<number>((resolve, reject) => read(fd, bytes, at, to - at, null, (e, n) => (e ? reject(e) : resolve(n))));
   }
 }
