@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildKernels } from '../codegen/compile.js';
 import { preset } from '../src/config.js';
+import { layoutOf, memoryPages } from '../src/plan.js';
 import { ensureBaseAssets } from './assets.js';
 import type { LoadReport } from './load-child.js';
 import { log, sectionMain, stats } from './timing.js';
@@ -30,6 +31,8 @@ export interface LoadEngineResult {
   /** What this row measures. */
   what: string;
   runs: LoadReport[];
+  /** Process start → the last step before the first forward (model loaded / session created / tensors made). */
+  readyMsMedian: number;
   firstResultMsMedian: number;
   firstResultMsBest: number;
   peakRssMiB: number;
@@ -37,8 +40,19 @@ export interface LoadEngineResult {
   error?: string;
 }
 
+/** Making a memory of vit-mae-base's size resident in a fresh process, medians of `runs`. */
+export interface FaultFloor {
+  bytes: number;
+  runs: number;
+  /** One thread writing every byte. */
+  fillMs: number;
+  /** src/node/prefault.ts: /dev/zero reads from libuv's threads. */
+  prefaultMs: number;
+}
+
 export interface LoadRssResult {
   engines: LoadEngineResult[];
+  faultFloor?: FaultFloor;
   runsPerEngine: number;
   modelFiles: Record<string, number>;
 }
@@ -99,17 +113,35 @@ export async function runLoadRss(quick: boolean): Promise<LoadRssResult> {
 
   const engines = specs.map((s): LoadEngineResult => {
     const rs = reports.get(s.engine)!;
-    if (rs.length === 0) return { engine: s.engine, what: s.what, runs: [], firstResultMsMedian: NaN, firstResultMsBest: NaN, peakRssMiB: NaN, steadyRssMiB: NaN, error: errors.get(s.engine) };
+    if (rs.length === 0) return { engine: s.engine, what: s.what, runs: [], readyMsMedian: NaN, firstResultMsMedian: NaN, firstResultMsBest: NaN, peakRssMiB: NaN, steadyRssMiB: NaN, error: errors.get(s.engine) };
     const t = stats(rs.map((x) => x.firstResultMs));
     return {
       engine: s.engine, what: s.what, runs: rs,
+      readyMsMedian: stats(rs.map((x) => x.timeline[x.timeline.length - 2][1])).median,
       firstResultMsMedian: t.median, firstResultMsBest: t.best,
       peakRssMiB: Math.max(...rs.map((x) => x.peakRssBytes)) / 2 ** 20,
       steadyRssMiB: stats(rs.map((x) => x.steadyRssBytes)).median / 2 ** 20,
       error: errors.get(s.engine),
     };
   });
-  return { engines, runsPerEngine: runs, modelFiles };
+  return { engines, runsPerEngine: runs, modelFiles, faultFloor: measureFaultFloor(memoryPages(layoutOf(cfg)), quick ? 1 : 3) };
+}
+
+function measureFaultFloor(pages: number, runs: number): FaultFloor | undefined {
+  const ms = { fill: [] as number[], prefault: [] as number[] };
+  let bytes = 0;
+  for (let i = 0; i < runs; i++) {
+    for (const how of ['fill', 'prefault'] as const) {
+      const r = spawnSync(process.execPath, [join(HERE, 'fault-floor.js'), `--pages=${pages}`, `--how=${how}`], { encoding: 'utf8', timeout: 60_000 });
+      if (r.status !== 0) { log(`fault floor (${how}): exit ${r.status ?? r.signal}: ${r.stderr.trim().split('\n').pop()}`); return undefined; }
+      const x = JSON.parse(r.stdout.trim()) as { bytes: number; ms: number };
+      bytes = x.bytes;
+      ms[how].push(x.ms);
+    }
+  }
+  const floor = { bytes, runs, fillMs: stats(ms.fill).median, prefaultMs: stats(ms.prefault).median };
+  log(`fault floor: ${(bytes / 2 ** 20).toFixed(0)} MiB of fresh memory resident in ${floor.fillMs.toFixed(0)} ms (one thread writing), ${floor.prefaultMs.toFixed(0)} ms (prefault)`);
+  return floor;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

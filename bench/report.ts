@@ -133,13 +133,16 @@ export function renderReport(r: BenchResults): string {
   }
 
   if (r.load) {
-    out.push('', `Load (fresh process per engine, warm page cache): process start → first forward result, median of ${r.load.runsPerEngine} (best); RSS`);
+    out.push('', `Load (fresh process per engine, warm page cache): process start → ready (model loaded / session created / tensors made) and → first forward result, median of ${r.load.runsPerEngine} (best); RSS`);
     const rows = r.load.engines.map((e) => [
       e.engine, e.what,
-      e.error && e.runs.length === 0 ? `error: ${e.error.slice(0, 60)}` : `${f0(e.firstResultMsMedian)} (${f0(e.firstResultMsBest)})`,
+      e.error && e.runs.length === 0 ? `error: ${e.error.slice(0, 60)}` : f0(e.readyMsMedian ?? NaN),
+      e.error && e.runs.length === 0 ? '' : `${f0(e.firstResultMsMedian)} (${f0(e.firstResultMsBest)})`,
       f0(e.peakRssMiB), f0(e.steadyRssMiB),
     ]);
-    out.push(table(['engine', 'what', 'first result ms', 'peak RSS MiB', 'RSS after GC MiB'], rows));
+    out.push(table(['engine', 'what', 'ready ms', 'first result ms', 'peak RSS MiB', 'RSS after GC MiB'], rows));
+    const ff = r.load.faultFloor;
+    if (ff) out.push(`page-fault floor: ${(ff.bytes / 2 ** 20).toFixed(0)} MiB of fresh memory (vit-mae-base's) made resident in a fresh process in ${f0(ff.fillMs)} ms by one thread writing it, ${f0(ff.prefaultMs)} ms by edge-mae's prefault (/dev/zero reads on libuv's threads); median of ${ff.runs}`);
   }
   if (r.threads) {
     out.push('', 'edge-mae alone, vit-mae-base, ms median: 1 vs 2 threads');
