@@ -1,7 +1,8 @@
 /**
  * Thread scaling of edge-mae alone: vit-mae-base (random weights) at 1 and 2 kernel threads in a
  * process with no other engine (peer engines' thread pools keep spinning between their runs and
- * take cores from ours in the shared forward section). Medians of repeated calls after warm-up.
+ * take cores from ours in the shared forward section). The 1- and 2-thread models' calls alternate
+ * round by round; medians of repeated calls after warm-up.
  * Writes its JSON to --out.
  */
 import v8 from 'node:v8';
@@ -20,22 +21,26 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 const rows: Array<{ simd: string; threads: number; backend: string; forwardMs: number; encodeAllMs: number }> = [];
 for (const simd of ['simd128', 'relaxed'] as const) {
-  for (const threads of [1, 2]) {
-    const model = await MaeModel.load({ model: dir, threads, simd });
-    try {
-      const time = async (run: () => Promise<unknown>): Promise<number> => {
-        await run();
-        const ms: number[] = [];
-        for (let i = 0; i < repeats; i++) { const t0 = performance.now(); await run(); ms.push(performance.now() - t0); }
-        return +median(ms).toFixed(1);
-      };
-      const forward = await time(() => model.forward(pixels, { batch: 1, seed: 1 }));
-      const encode = await time(() => model.encode(pixels, { batch: 1 }));
-      rows.push({ simd, threads, backend: model.backendDescription, forwardMs: forward, encodeAllMs: encode });
-      log(`threads: ${simd} ${threads}: forward ${forward} ms, encoder all patches ${encode} ms`);
-    } finally {
-      model.dispose();
+  // Both models loaded at once and their calls alternated, 1 thread then 2, round by round: on a
+  // shared machine a slow spell then lands on both sides of the ratio instead of one.
+  const models = [await MaeModel.load({ model: dir, threads: 1, simd }), await MaeModel.load({ model: dir, threads: 2, simd })];
+  try {
+    const time = async (run: (m: MaeModel) => Promise<unknown>): Promise<number[]> => {
+      for (const m of models) await run(m);
+      const ms: number[][] = models.map(() => []);
+      for (let i = 0; i < repeats; i++) {
+        for (const [j, m] of models.entries()) { const t0 = performance.now(); await run(m); ms[j].push(performance.now() - t0); }
+      }
+      return ms.map((x) => +median(x).toFixed(1));
+    };
+    const forward = await time((m) => m.forward(pixels, { batch: 1, seed: 1 }));
+    const encode = await time((m) => m.encode(pixels, { batch: 1 }));
+    for (const [j, m] of models.entries()) {
+      rows.push({ simd, threads: j + 1, backend: m.backendDescription, forwardMs: forward[j], encodeAllMs: encode[j] });
+      log(`threads: ${simd} ${j + 1}: forward ${forward[j]} ms, encoder all patches ${encode[j]} ms`);
     }
+  } finally {
+    for (const m of models) m.dispose();
   }
 }
 const speedups = (['simd128', 'relaxed'] as const).map((simd) => {

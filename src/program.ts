@@ -18,10 +18,10 @@ export type Arg =
 
 /**
  * How a step's work divides between threads: the kernel takes a trailing range [from, to) of
- * weight panels or attention heads. Steps without it run on one thread.
+ * weight panels, attention heads or rows. Steps without it run on one thread.
  */
 export interface Split {
-  readonly over: 'panels' | 'heads';
+  readonly over: 'panels' | 'heads' | 'rows';
   readonly parts: number;
 }
 
@@ -37,6 +37,8 @@ const none: Arg = { none: true };
 
 /** A weight GEMM [k → n] splits over its column panels. */
 const linearSplit = (k: number, n: number, tiling: Tiling): Split => ({ over: 'panels', parts: panelCount(n, tileFor(k, n, tiling).nr) });
+/** A row-wise step (LayerNorm) over t rows: split too, so no thread waits through it at a barrier. */
+const rowSplit = (t: number): Split => ({ over: 'rows', parts: t });
 
 /** Pre-norm transformer blocks on x [t, width] in place (timm Block: x + attn(LN1 x), x + mlp(LN2 x)). */
 function blocks(k: StackKernels, prefix: string, layers: number, t: number, width: number, mlp: number, heads: number, tiling: Tiling): Step[] {
@@ -47,11 +49,11 @@ function blocks(k: StackKernels, prefix: string, layers: number, t: number, widt
   for (let i = 0; i < layers; i++) {
     const p = `${prefix}.${i}`;
     steps.push(
-      { kernel: k.layerNorm, args: [buf('x'), w(`${p}.ln1.w`), w(`${p}.ln1.b`), buf('xln'), int(t)] },
+      { kernel: k.layerNorm, args: [buf('x'), w(`${p}.ln1.w`), w(`${p}.ln1.b`), buf('xln'), int(t)], split: rowSplit(t) },
       { kernel: k.qkv, args: [buf('xln'), w(`${p}.qkv.w`), w(`${p}.qkv.b`), buf('qkv'), none, int(t)], split: panels(3 * width, width) },
       { kernel: attention, args: [buf('qkv'), buf('att'), buf('scores'), buf('kt')], split: { over: 'heads', parts: heads } },
       { kernel: k.proj, args: [buf('att'), w(`${p}.proj.w`), w(`${p}.proj.b`), buf('x'), buf('x'), int(t)], split: panels(width, width) },
-      { kernel: k.layerNorm, args: [buf('x'), w(`${p}.ln2.w`), w(`${p}.ln2.b`), buf('xln'), int(t)] },
+      { kernel: k.layerNorm, args: [buf('x'), w(`${p}.ln2.w`), w(`${p}.ln2.b`), buf('xln'), int(t)], split: rowSplit(t) },
       { kernel: k.fc1, args: [buf('xln'), w(`${p}.fc1.w`), w(`${p}.fc1.b`), buf('hidden'), none, int(t)], split: panels(mlp, width) },
       { kernel: k.fc2, args: [buf('hidden'), w(`${p}.fc2.w`), w(`${p}.fc2.b`), buf('x'), buf('x'), int(t)], split: panels(width, mlp) },
     );
@@ -73,7 +75,7 @@ export function encoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number): 
     { kernel: plan.addPos, args: [buf('x', 1, D), w('pos'), buf('ids'), int(keep)] },
     { copy: { weight: 'cls_pos', to: 'x' } },
     ...blocks(plan.encoder, 'enc', cfg.numHiddenLayers, t, D, cfg.intermediateSize, cfg.numAttentionHeads, plan.tiling),
-    { kernel: plan.encoder.layerNorm, args: [buf('x'), w('norm.w'), w('norm.b'), buf('latent'), int(t)] },
+    { kernel: plan.encoder.layerNorm, args: [buf('x'), w('norm.w'), w('norm.b'), buf('latent'), int(t)], split: rowSplit(t) },
   ];
 }
 
@@ -87,7 +89,7 @@ export function decoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number): 
     { kernel: plan.decoderEmbed, args: [buf('latent'), w('dec_embed.w'), w('dec_embed.b'), buf('emb'), none, int(1 + keep)], split: linearSplit(cfg.hiddenSize, cfg.decoderHiddenSize, plan.tiling) },
     { kernel: plan.unshuffle, args: [buf('emb'), w('mask_token'), w('dec_pos'), buf('ids'), int(keep), buf('x')] },
     ...blocks(plan.decoder, 'dec', cfg.decoderNumHiddenLayers, t, cfg.decoderHiddenSize, cfg.decoderIntermediateSize, cfg.decoderNumAttentionHeads, plan.tiling),
-    { kernel: plan.decoder.layerNorm, args: [buf('x'), w('dec_norm.w'), w('dec_norm.b'), buf('xln'), int(t)] },
+    { kernel: plan.decoder.layerNorm, args: [buf('x'), w('dec_norm.w'), w('dec_norm.b'), buf('xln'), int(t)], split: rowSplit(t) },
     { kernel: plan.pred, args: [buf('xln'), w('pred.w'), w('pred.b'), buf('pred'), none, int(t)], split: linearSplit(cfg.decoderHiddenSize, shapesOf(cfg).patchDim, plan.tiling) },
   ];
 }

@@ -6,9 +6,10 @@ import { type WgslKernel, WG, ceilDiv, f32Lit, u32Lit, wgslHeader } from './wgsl
 export function emitLayerNorm(s: LayerNormSpec): EmittedFunction {
   return {
     name: kernelName(s),
-    params: [['x', 'usize'], ['w', 'usize'], ['b', 'usize'], ['out', 'usize'], ['rows', 'i32']],
-    body: `layerNormRows(x, w, b, out, rows, ${s.width}, <f32>${s.eps});`,
-    doc: `out[rows,${s.width}] = LayerNorm(x) · w + b, eps ${s.eps}, biased variance.`,
+    // rows [r0, r1) of `rows`: threads split the rows between them (one thread: 0, rows).
+    params: [['x', 'usize'], ['w', 'usize'], ['b', 'usize'], ['out', 'usize'], ['rows', 'i32'], ['r0', 'i32'], ['r1', 'i32']],
+    body: `const end = min<i32>(r1, rows);\nif (r0 < end) layerNormRows(x + <usize>r0 * ${s.width * 4}, w, b, out + <usize>r0 * ${s.width * 4}, end - r0, ${s.width}, <f32>${s.eps});`,
+    doc: `out[rows,${s.width}] = LayerNorm(x) · w + b for rows [r0, r1), eps ${s.eps}, biased variance.`,
     exported: true,
   };
 }

@@ -11,7 +11,12 @@ export const CTRL = { count: 0, generation: 1, job: 2, program: 3, error: 4, ack
 /** Program id of a job that only tells blocked workers to read their messages (then bump `ack`). */
 export const MESSAGES_JOB = 0;
 
-const SPINS = 4000;
+/*
+ * Spins before sleeping: ~0.5–1.5 ms on the bench machine, longer than a step's imbalance. A
+ * sleeping waiter costs a wake-up on a virtual CPU that may have been parked: with 4000 spins
+ * (~40 µs), vit-mae-base's 2-thread forward ran ~25 ms slower when its worker had been idle.
+ */
+const SPINS = 50000;
 
 export function barrierWait(ctrl: Int32Array, parties: number): void {
   const gen = Atomics.load(ctrl, CTRL.generation);

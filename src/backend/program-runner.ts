@@ -1,6 +1,6 @@
 /**
  * Programs (src/program.ts) → calls on one kernel instance for one thread of `count`: pointers
- * resolved once, each split step given this thread's share of panels or heads (and its own
+ * resolved once, each split step given this thread's share of panels, heads or rows (and its own
  * attention scratch), and the barriers a threaded run needs between steps.
  */
 import type { MaeConfig } from '../config.js';

@@ -3,8 +3,8 @@
  * compute dispatch of its WGSL pipeline (codegen/ops emitWgsl) with a bind group — binding 0 the
  * step's slice of the program's uniform buffer (u32 fields: activation element offsets, row counts),
  * bindings 1.. the step's weight and activation buffers — and its workgroup counts; each copy step
- * becomes a buffer-to-buffer copy between two passes. `split` (the WASM threads' share of panels or
- * heads) does not apply: a dispatch covers the whole step.
+ * becomes a buffer-to-buffer copy between two passes. `split` (the WASM threads' share of panels,
+ * heads or rows) does not apply: a dispatch covers the whole step.
  */
 import { emitWgsl, type WgslKernel } from '../../codegen/ops/index.js';
 import { KernelError } from '../errors.js';
