@@ -6,29 +6,73 @@
 //   exp on [-87, 0]: relative error <= ~2e-7 (degree-7 Taylor on |r| <= ln2/2 after range reduction).
 // A tanh-form GELU differs from the erf form by up to ~1e-3.
 
-@inline function splat(x: f32): v128 { return f32x4.splat(x); }
+// Constants live pre-splatted in static data and are loaded where used: V8 (x64) otherwise
+// rebuilds every v128 constant inside the loop from two immediates (3 instructions each; the
+// softmax's exp loop spent a third of its instructions so). Clamps use pmax, one maxps, where
+// f32x4.max's NaN rules cost 8 instructions; a NaN input still comes out NaN.
+const C: usize = memory.data<f32>([
+  // 0 exp: clamp, log2(e), 1.5·2^23 (adding it rounds to an integer), ln2 hi, ln2 lo
+  -87.0, -87.0, -87.0, -87.0,
+  1.4426950408889634, 1.4426950408889634, 1.4426950408889634, 1.4426950408889634,
+  12582912.0, 12582912.0, 12582912.0, 12582912.0,
+  0.693145751953125, 0.693145751953125, 0.693145751953125, 0.693145751953125,
+  1.428606765330187e-6, 1.428606765330187e-6, 1.428606765330187e-6, 1.428606765330187e-6,
+  // 5 exp: Taylor 1/7! … 1/2!, 1
+  <f32>(1.0 / 5040.0), <f32>(1.0 / 5040.0), <f32>(1.0 / 5040.0), <f32>(1.0 / 5040.0),
+  <f32>(1.0 / 720.0), <f32>(1.0 / 720.0), <f32>(1.0 / 720.0), <f32>(1.0 / 720.0),
+  <f32>(1.0 / 120.0), <f32>(1.0 / 120.0), <f32>(1.0 / 120.0), <f32>(1.0 / 120.0),
+  <f32>(1.0 / 24.0), <f32>(1.0 / 24.0), <f32>(1.0 / 24.0), <f32>(1.0 / 24.0),
+  <f32>(1.0 / 6.0), <f32>(1.0 / 6.0), <f32>(1.0 / 6.0), <f32>(1.0 / 6.0),
+  0.5, 0.5, 0.5, 0.5,
+  1.0, 1.0, 1.0, 1.0,
+  // 12 GELU: 1/√2, A (degree 6, highest first)
+  0.7071067811865476, 0.7071067811865476, 0.7071067811865476, 0.7071067811865476,
+  7.933446220899164e-05, 7.933446220899164e-05, 7.933446220899164e-05, 7.933446220899164e-05,
+  -0.0008034834199392154, -0.0008034834199392154, -0.0008034834199392154, -0.0008034834199392154,
+  0.005191217196651064, 0.005191217196651064, 0.005191217196651064, 0.005191217196651064,
+  -0.02685539896494589, -0.02685539896494589, -0.02685539896494589, -0.02685539896494589,
+  0.1128362571714294, 0.1128362571714294, 0.1128362571714294, 0.1128362571714294,
+  -0.3761262987742331, -0.3761262987742331, -0.3761262987742331, -0.3761262987742331,
+  1.1283791665932934, 1.1283791665932934, 1.1283791665932934, 1.1283791665932934,
+  // 20 GELU: B (degree 8, highest first)
+  1.0271333018987832, 1.0271333018987832, 1.0271333018987832, 1.0271333018987832,
+  -3.4781718316717747, -3.4781718316717747, -3.4781718316717747, -3.4781718316717747,
+  4.776621872531593, 4.776621872531593, 4.776621872531593, 4.776621872531593,
+  -2.9824257783310393, -2.9824257783310393, -2.9824257783310393, -2.9824257783310393,
+  0.36126231022892774, 0.36126231022892774, 0.36126231022892774, 0.36126231022892774,
+  0.1652728982967431, 0.1652728982967431, 0.1652728982967431, 0.1652728982967431,
+  0.577578487858004, 0.577578487858004, 0.577578487858004, 0.577578487858004,
+  0.5633044518352892, 0.5633044518352892, 0.5633044518352892, 0.5633044518352892,
+  2.5788464085144996e-05, 2.5788464085144996e-05, 2.5788464085144996e-05, 2.5788464085144996e-05,
+], 16);
 
-@inline function fma(acc: v128, z: v128, c: f32): v128 {
-  return f32x4.add(f32x4.mul(acc, z), splat(c));
+/** The i-th constant, four lanes. */
+@inline function c(i: i32): v128 { return v128.load(C + (<usize>i << 4)); }
+
+/** acc·z + constant i. */
+@inline function fma(acc: v128, z: v128, i: i32): v128 {
+  return f32x4.add(f32x4.mul(acc, z), c(i));
 }
 
 /** e^y for y <= 0 (inputs below -87 give ~0). */
 @inline export function exp4(y: v128): v128 {
-  y = f32x4.max(y, splat(-87.0));
-  const k = f32x4.nearest(f32x4.mul(y, splat(1.4426950408889634)));
+  y = f32x4.pmax(y, c(0));
+  // k = round(y·log2 e): adding 1.5·2^23 rounds to nearest, and k + 127 lands in the low bits.
+  const kMagic = f32x4.add(f32x4.mul(y, c(1)), c(2));
+  const k = f32x4.sub(kMagic, c(2));
   // r = y − k·ln2, ln2 split in two so k·ln2_hi is exact.
-  let r = f32x4.sub(y, f32x4.mul(k, splat(0.693145751953125)));
-  r = f32x4.sub(r, f32x4.mul(k, splat(1.428606765330187e-6)));
-  let p = splat(<f32>(1.0 / 5040.0));
-  p = fma(p, r, <f32>(1.0 / 720.0));
-  p = fma(p, r, <f32>(1.0 / 120.0));
-  p = fma(p, r, <f32>(1.0 / 24.0));
-  p = fma(p, r, <f32>(1.0 / 6.0));
-  p = fma(p, r, 0.5);
-  p = fma(p, r, 1.0);
-  p = fma(p, r, 1.0);
-  // 2^k by building the float's exponent field.
-  const twoK = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(k), i32x4.splat(127)), 23);
+  let r = f32x4.sub(y, f32x4.mul(k, c(3)));
+  r = f32x4.sub(r, f32x4.mul(k, c(4)));
+  let p = c(5);
+  p = fma(p, r, 6);
+  p = fma(p, r, 7);
+  p = fma(p, r, 8);
+  p = fma(p, r, 9);
+  p = fma(p, r, 10);
+  p = fma(p, r, 11);
+  p = fma(p, r, 11);
+  // 2^k by building the float's exponent field: (bits(kMagic) + 127) << 23 keeps k + 127.
+  const twoK = i32x4.shl(i32x4.add(kMagic, i32x4.splat(127)), 23);
   return f32x4.mul(p, twoK);
 }
 
@@ -39,32 +83,32 @@
  * and for x < 0, 1 + erf(−a) = erfc(a) is used directly (no cancellation for large negative x).
  */
 @inline export function gelu4(x: v128): v128 {
-  const a = f32x4.mul(f32x4.abs(x), splat(0.7071067811865476));
+  const a = f32x4.mul(f32x4.abs(x), c(12));
   const a2 = f32x4.mul(a, a);
-  let pa = splat(7.933446220899164e-05);
-  pa = fma(pa, a2, -0.0008034834199392154);
-  pa = fma(pa, a2, 0.005191217196651064);
-  pa = fma(pa, a2, -0.02685539896494589);
-  pa = fma(pa, a2, 0.1128362571714294);
-  pa = fma(pa, a2, -0.3761262987742331);
-  pa = fma(pa, a2, 1.1283791665932934);
+  let pa = c(13);
+  pa = fma(pa, a2, 14);
+  pa = fma(pa, a2, 15);
+  pa = fma(pa, a2, 16);
+  pa = fma(pa, a2, 17);
+  pa = fma(pa, a2, 18);
+  pa = fma(pa, a2, 19);
   const erfSmall = f32x4.mul(a, pa);
-  const t = f32x4.div(splat(1.0), f32x4.add(splat(1.0), a));
-  let pb = splat(1.0271333018987832);
-  pb = fma(pb, t, -3.4781718316717747);
-  pb = fma(pb, t, 4.776621872531593);
-  pb = fma(pb, t, -2.9824257783310393);
-  pb = fma(pb, t, 0.36126231022892774);
-  pb = fma(pb, t, 0.1652728982967431);
-  pb = fma(pb, t, 0.577578487858004);
-  pb = fma(pb, t, 0.5633044518352892);
-  pb = fma(pb, t, 2.5788464085144996e-05);
+  const one = c(11);
+  const t = f32x4.div(one, f32x4.add(one, a));
+  let pb = c(20);
+  pb = fma(pb, t, 21);
+  pb = fma(pb, t, 22);
+  pb = fma(pb, t, 23);
+  pb = fma(pb, t, 24);
+  pb = fma(pb, t, 25);
+  pb = fma(pb, t, 26);
+  pb = fma(pb, t, 27);
+  pb = fma(pb, t, 28);
   const erfcLarge = f32x4.mul(exp4(f32x4.neg(a2)), pb);
-  const one = splat(1.0);
   const small = f32x4.lt(a, one);
   // erfc(a) and 1 + erf(a) for each lane's branch.
   const erfc = v128.bitselect(f32x4.sub(one, erfSmall), erfcLarge, small);
   const onePlusErf = f32x4.add(one, f32x4.sub(one, erfc));
-  const phi2 = v128.bitselect(onePlusErf, erfc, f32x4.ge(x, splat(0.0)));
-  return f32x4.mul(f32x4.mul(x, splat(0.5)), phi2);
+  const phi2 = v128.bitselect(onePlusErf, erfc, f32x4.ge(x, f32x4.splat(0.0)));
+  return f32x4.mul(f32x4.mul(x, c(10)), phi2);
 }

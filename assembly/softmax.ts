@@ -9,7 +9,8 @@ import { exp4 } from './gelu';
     const row = s + <usize>(r * stride) * 4;
     let mv = f32x4.splat(-Infinity);
     let j = 0;
-    for (; j < vecEnd; j += 4) mv = f32x4.max(mv, v128.load(row + (<usize>j << 2)));
+    // pmax: one maxps (f32x4.max's NaN rules cost eight instructions); a NaN still reaches the output.
+    for (; j < vecEnd; j += 4) mv = f32x4.pmax(mv, v128.load(row + (<usize>j << 2)));
     let mx = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     for (; j < cols; j++) mx = max(mx, load<f32>(row + (<usize>j << 2)));
     const mxv = f32x4.splat(mx);
