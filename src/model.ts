@@ -73,7 +73,10 @@ export interface ModelSource {
   /** Kernel threads (default 1); > 1 needs a module built with threads and startWorkers. */
   threads?: number;
   startWorkers?: WasmBackendOptions['startWorkers'];
+  /** Node: makes the fresh memory resident on every core while the weights are packed. */
   prefault?: WasmBackendOptions['prefault'];
+  /** Node: the weights file is read straight into the memory the backend lends while packing. */
+  scratch?: WasmBackendOptions['scratch'];
   /** Backend: 'wasm' (default), 'webgpu', or 'auto' (WebGPU when a device can be had and the model fits it, else WASM). */
   device?: DeviceChoice;
   /** Where the GPU comes from for 'webgpu'/'auto' (default: navigator.gpu, or in Node the optional `webgpu` package). */
@@ -156,7 +159,7 @@ export class MaeModel {
     if (isBytesSource(source)) return MaeModel.load(await fromBytes(source));
     let backend: MaeBackend;
     try {
-      const wasm = (): Promise<MaeBackend> => WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend, threads: source.threads, startWorkers: source.startWorkers, prefault: source.prefault });
+      const wasm = (): Promise<MaeBackend> => WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend, threads: source.threads, startWorkers: source.startWorkers, prefault: source.prefault, scratch: source.scratch });
       backend = await selectBackend({ device: source.device, config: source.config, weights: source.weights, gpu: source.gpu, wasm });
     } finally {
       source.release?.();

@@ -259,6 +259,7 @@ export function layoutOf(cfg: MaeConfig, threads = 1, tiling: Tiling = {}): Memo
   };
   const weights: Record<string, Region> = {};
   for (const [name, n] of weightSizes(cfg, tiling)) weights[name] = place(n);
+  const activations = at;
   const buffers: Record<BufferName, Region> = {
     pixels: place(cfg.numChannels * cfg.imageSize * cfg.imageSize),
     ids: place(L),
@@ -273,9 +274,11 @@ export function layoutOf(cfg: MaeConfig, threads = 1, tiling: Tiling = {}): Memo
     latent: place(T * D),
     emb: place(T * Dd),
     pred: place(T * sh.patchDim),
-    // A Linear weight as read from the file, before pack_panels moves it into its panels.
-    staging: place(Math.max(...linearShapes(cfg).map(([n, k]) => n * k))),
+    // A Linear weight as read from the file, before pack_panels moves it into its panels. Used
+    // only while the weights are packed, before any inference: it overlays the activations.
+    staging: { offset: activations, length: Math.max(...linearShapes(cfg).map(([n, k]) => n * k)) },
   };
+  at = Math.max(at, activations + align(buffers.staging.length * 4));
   return { weights, buffers, bytes: at };
 }
 

@@ -212,14 +212,13 @@ export function loadWeights(file: SafetensorsFile, cfg: MaeConfig, opts: { lazy?
     return defer(() => (opts.lazy ? file.f32View(name) : file.f32(name)));
   };
 
-  // Lazily read q/k/v are joined into one buffer per size, reused (a lazy view is valid only until
-  // the next access): a fresh 7 MB array per layer costs its page faults every time.
-  const joinBuffers = new Map<string, Float32Array>();
-  const joined = (what: string, length: number): Float32Array => {
+  // Lazily read q/k/v are joined into one buffer, reused (a lazy view is valid only until the next
+  // access): a fresh 7 MB array per layer costs its page faults every time.
+  let joinBuffer = new Float32Array(0);
+  const joined = (length: number): Float32Array => {
     if (!opts.lazy) return new Float32Array(length);
-    let b = joinBuffers.get(`${what}${length}`);
-    if (!b) joinBuffers.set(`${what}${length}`, (b = new Float32Array(length)));
-    return b;
+    if (joinBuffer.length < length) joinBuffer = new Float32Array(length);
+    return joinBuffer.subarray(0, length);
   };
 
   const names = file.names();
@@ -246,13 +245,13 @@ export function loadWeights(file: SafetensorsFile, cfg: MaeConfig, opts: { lazy?
         b: cfg.qkvBias ? (tensor(`${at(module)}.bias`, [dim]) as unknown as Deferred) : undefined,
       }));
       qkvW = defer(() => {
-        const out = joined('w', 3 * dim * dim);
+        const out = joined(3 * dim * dim);
         parts.forEach((p, j) => out.set(p.w.deferred(), j * dim * dim));
         return out;
       });
       qkvB = defer(() => {
-        const out = joined('b', 3 * dim);
-        out.fill(0);
+        // Small: its own array, apart from the weights' join buffer.
+        const out = new Float32Array(3 * dim);
         parts.forEach((p, j) => { if (p.b) out.set(p.b.deferred(), j * dim); });
         return out;
       });

@@ -77,6 +77,11 @@ export interface WasmBackendOptions {
    * are packed region by region as each becomes resident. Absent: the packing's writes fault them.
    */
   readonly prefault?: (memory: WebAssembly.Memory, ranges: ReadonlyArray<readonly [number, number]>) => Prefault;
+  /**
+   * Lends the weights' byte source the staging region while the weights are packed (undefined
+   * after): a file source then reads each tensor straight into it (see src/node/file-source.ts).
+   */
+  readonly scratch?: (region: Uint8Array | undefined) => void;
 }
 
 /** Instantiates a kernel module on a memory and checks it fits the arena. */
@@ -176,23 +181,31 @@ export class WasmBackend implements MaeBackend {
     await b.instantiate(opts.kernels);
     const staging = ARENA_BASE + b.layout.buffers.staging.offset;
     const stagingEnd = staging + b.layout.buffers.staging.length * 4;
-    // Staging first (every Linear passes through it), then the arena in layout order: weights,
-    // activations. Below the arena lies the module's static data, already written.
+    // Staging first (every Linear passes through it; it overlays the first activations), then the
+    // weights, then the rest. Below the arena lies the module's static data, already written.
     const prefault = opts.prefault?.(b.memory, [[staging, stagingEnd], [ARENA_BASE, staging], [stagingEnd, b.memory.buffer.byteLength]]);
     await prefault?.resident(staging, stagingEnd);
     const pack = (out: Float32Array, w: Float32Array, n: number, k: number, nr: number): void => {
-      // Into the staging region, then the module's pack_panels lays it out (faster than JS).
-      b.f32.set(w, staging >> 2);
+      // Into the staging region (unless it was read there), then the module's pack_panels lays it
+      // out (faster than JS).
+      if (w.buffer !== b.memory.buffer || w.byteOffset !== staging) b.f32.set(w, staging >> 2);
       b.exports.pack_panels(staging, out.byteOffset, n, k, nr);
     };
-    for (const task of packTasks(opts.config, opts.weights, pack, b.tiling)) {
-      const r = b.layout.weights[task.name];
-      if (!r || r.length !== task.length) throw new KernelError(`memory layout has no region of ${task.length} floats for weight '${task.name}'`);
-      const at = ARENA_BASE + r.offset;
-      await prefault?.resident(at, at + r.length * 4);
-      task.write(b.f32.subarray(at >> 2, (at >> 2) + r.length));
+    opts.scratch?.(new Uint8Array(b.memory.buffer, staging, stagingEnd - staging));
+    try {
+      for (const task of packTasks(opts.config, opts.weights, pack, b.tiling)) {
+        const r = b.layout.weights[task.name];
+        if (!r || r.length !== task.length) throw new KernelError(`memory layout has no region of ${task.length} floats for weight '${task.name}'`);
+        const at = ARENA_BASE + r.offset;
+        await prefault?.resident(at, at + r.length * 4);
+        task.write(b.f32.subarray(at >> 2, (at >> 2) + r.length));
+      }
+    } finally {
+      opts.scratch?.(undefined);
     }
     await prefault?.done;
+    // Staging overlays the activations (plan.ts): leave them zero, as a fresh memory is.
+    b.f32.fill(0, staging >> 2, stagingEnd >> 2);
     if (b.threads > 1) {
       if (!opts.startWorkers) throw new KernelError(`threads: ${b.threads} needs workers, and this platform entry cannot start them`);
       b.pool = await opts.startWorkers({ module: opts.kernels.module, memory: b.memory, ctrl: b.ctrl!, threads: b.threads, config: opts.config, tiling: b.tiling });

@@ -92,6 +92,7 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
     threads,
     startWorkers: startNodeWorkers,
     prefault: prefaultMemory,
+    scratch: (region) => bytes.useScratch(region),
     device: opts.device,
     release: () => bytes.close(),
   };
