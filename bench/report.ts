@@ -14,6 +14,8 @@ import type { VerifyResult } from './verify.js';
 export interface ThreadsResult {
   rows: Array<{ simd: string; threads: number; backend: string; forwardMs: number; encodeAllMs: number; forwardBestMs?: number; encodeAllBestMs?: number }>;
   speedups: Array<{ simd: string; forward: number; encodeAll: number; forwardBest?: number; encodeAllBest?: number }>;
+  /** The 1-thread forward alone vs in two processes at once: the most two cores gave two copies of the work. */
+  capacity?: { aloneMs: number; concurrentMs: number[]; ceiling: number };
 }
 
 /** bench/edge.ts: module sizes, cold starts, the handler under load. */
@@ -150,6 +152,8 @@ export function renderReport(r: BenchResults): string {
     out.push(table(['simd', 'threads', 'forward ms', 'encode-all ms'], r.threads.rows.map((x) => [x.simd, x.threads, ms(x.forwardMs, x.forwardBestMs), ms(x.encodeAllMs, x.encodeAllBestMs)])));
     const best = (x: number | undefined): string => (x === undefined ? '' : ` (best ×${x})`);
     out.push(`speed-up with 2 threads, of medians (of bests): ${r.threads.speedups.map((x) => `${x.simd} forward ×${x.forward}${best(x.forwardBest)}, encoder all patches ×${x.encodeAll}${best(x.encodeAllBest)}`).join('; ')}`);
+    const c = r.threads.capacity;
+    if (c) out.push(`parallel capacity of the machine: the 1-thread SIMD128 forward ${c.aloneMs} ms alone, ${c.concurrentMs.join(' / ')} ms as two processes at once → two cores gave ×${c.ceiling} (the ceiling for 2 threads then)`);
   }
   if (r.edge) out.push('', '## Edge', '', renderEdge(r.edge));
   const secs = Object.entries(r.sections ?? {});

@@ -2,10 +2,14 @@
  * Thread scaling of edge-mae alone: vit-mae-base (random weights) at 1 and 2 kernel threads in a
  * process with no other engine (peer engines' thread pools keep spinning between their runs and
  * take cores from ours in the shared forward section). The 1- and 2-thread models' calls alternate
- * round by round; medians of repeated calls after warm-up.
+ * round by round; medians of repeated calls after warm-up. Then the machine's parallel capacity:
+ * the 1-thread forward in one process alone and in two at once (parallel-child.ts).
  * Writes its JSON to --out.
  */
 import v8 from 'node:v8';
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MaeModel } from '../src/node/index.js';
 import { writeFileAtomic } from '../src/node/atomic-write.js';
 import { ensureBaseAssets } from './assets.js';
@@ -55,6 +59,32 @@ const speedups = (['simd128', 'relaxed'] as const).map((simd) => {
     forwardBest: ratio(one.forwardBestMs, two.forwardBestMs), encodeAllBest: ratio(one.encodeAllBestMs, two.encodeAllBestMs),
   };
 });
-const result = { rows, speedups };
+// The machine's own ceiling: the 1-thread forward in one process alone, and in two processes at
+// once, rounds alternated. On a VM whose two vCPUs can share a physical core, or with neighbours busy, two copies of
+// the work do not run at full speed, and no 2-thread split can beat what they get.
+async function parallelCapacity(): Promise<{ aloneMs: number; concurrentMs: number[]; ceiling: number }> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'parallel-child.js');
+  const argv = [script, `--dir=${dir}`, '--seconds=3'];
+  const child = (): Promise<number> => new Promise((resolve, reject) => {
+    execFile(process.execPath, argv, { timeout: 120_000 }, (e, stdout) => {
+      if (e) reject(e);
+      else resolve((JSON.parse(stdout.trim().split('\n').pop()!) as { medianMs: number }).medianMs);
+    });
+  });
+  // Alone and in pairs, alternated over rounds: the machine's speed drifts over seconds.
+  const alone: number[] = [], pairs: number[][] = [];
+  for (let round = 0; round < (args.quick ? 1 : 3); round++) {
+    alone.push(await child());
+    pairs.push(await Promise.all([child(), child()]));
+  }
+  const aloneMs = median(alone);
+  const concurrentMs = [0, 1].map((i) => median(pairs.map((p) => p[i])));
+  // Two forwards' worth of work in the time the slower copy takes, against one alone.
+  const ceiling = +((2 * aloneMs) / Math.max(...concurrentMs)).toFixed(2);
+  log(`threads: parallel capacity: 1-thread forward ${aloneMs.toFixed(0)} ms alone, ${concurrentMs.map((x) => x.toFixed(0)).join(' and ')} ms as two processes at once → ceiling ×${ceiling}`);
+  return { aloneMs: +aloneMs.toFixed(1), concurrentMs: concurrentMs.map((x) => +x.toFixed(1)), ceiling };
+}
+const capacity = await parallelCapacity();
+const result = { rows, speedups, capacity };
 if (args.flags.out) writeFileAtomic(args.flags.out, JSON.stringify(result, null, 2) + '\n');
 else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
