@@ -2,11 +2,11 @@
  * Makes a fresh memory resident while the weights are packed into it, on every core.
  *
  * The first write to each 4 KiB page of new memory is a page fault; on a virtual machine each costs
- * ~13 µs (measured: filling 437 MiB of new memory takes 1.4–1.6 s on the 2-core bench machine, a
- * second fill 25 ms), so one thread packing vit-mae-base's weights spends most of its load time
- * faulting. Reads of /dev/zero into the memory have the kernel take those faults instead, in
- * libuv's thread pool, several at once (0.7–0.8 s for the same memory on 2 cores), while the
- * caller packs each region as soon as it is resident.
+ * ~11 µs, so one thread packing vit-mae-base's weights spent most of its load faulting. Reads of
+ * /dev/zero into the memory have the kernel take those faults instead, in libuv's thread pool,
+ * several at once, while the caller packs each region as soon as it is resident. `npm run bench --
+ * --only=load` measures both in fresh processes: 436 MiB resident in 1.25 s by one thread writing
+ * it, 0.69 s by this, on the 2-core bench machine.
  * Where /dev/zero cannot be opened (Windows), nothing is done: the first writes fault as before.
  */
 import { closeSync, openSync, read } from 'node:fs';
