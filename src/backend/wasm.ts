@@ -6,7 +6,7 @@
  * worker, panels and heads divided between them, barriers between steps).
  */
 import type { MaeConfig } from '../config.js';
-import { shapesOf } from '../config.js';
+import { lenKeep, shapesOf } from '../config.js';
 import { KernelError } from '../errors.js';
 import type { Manifest } from '../manifest.js';
 import { ARENA_BASE, type KernelPlan, type MemoryLayout, type Tiling, layoutOf, memoryPages, planKernels } from '../plan.js';
@@ -204,6 +204,7 @@ export class WasmBackend implements MaeBackend {
       opts.scratch?.(undefined);
     }
     await prefault?.done;
+    b.warmUp(staging);
     // Staging overlays the activations (plan.ts): leave them zero, as a fresh memory is.
     b.f32.fill(0, staging >> 2, stagingEnd >> 2);
     if (b.threads > 1) {
@@ -211,6 +212,25 @@ export class WasmBackend implements MaeBackend {
       b.pool = await opts.startWorkers({ module: opts.kernels.module, memory: b.memory, ctrl: b.ctrl!, threads: b.threads, config: opts.config, tiling: b.tiling });
     }
     return b;
+  }
+
+  /**
+   * Runs each weight GEMM once over two rows of staging: engines with tiered compilation (V8:
+   * Liftoff first, TurboFan once a function has run enough) then optimise the kernels while the
+   * load finishes, instead of running the first forward's GEMMs in baseline code.
+   */
+  private warmUp(staging: number): void {
+    const keep = lenKeep(shapesOf(this.cfg).numPatches, this.cfg.maskRatio);
+    const steps = [...encoderProgram(this.cfg, this.plan, keep), ...decoderProgram(this.cfg, this.plan, keep)];
+    const done = new Set<string>();
+    const c = staging + 4 * 2 * Math.max(this.cfg.intermediateSize, this.cfg.decoderIntermediateSize, this.cfg.hiddenSize, this.cfg.decoderHiddenSize, shapesOf(this.cfg).patchDim);
+    for (const step of steps) {
+      if (!('kernel' in step) || step.split?.over !== 'panels' || done.has(step.kernel)) continue;
+      done.add(step.kernel);
+      const [, w, bias] = step.args;
+      const at = (a: typeof w): number => ('weight' in a ? ARENA_BASE + this.layout.weights[a.weight].offset : 0);
+      this.exports[step.kernel](staging, at(w), at(bias), c, c, 2, 0, step.split.parts);
+    }
   }
 
   private async instantiate(k: KernelModule): Promise<void> {
