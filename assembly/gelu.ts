@@ -46,6 +46,9 @@ const C: usize = memory.data<f32>([
   2.5788464085144996e-05, 2.5788464085144996e-05, 2.5788464085144996e-05, 2.5788464085144996e-05,
 ], 16);
 
+/** 127, the float exponent bias, as four i32 lanes. */
+const EXPONENT_BIAS: usize = memory.data<i32>([127, 127, 127, 127], 16);
+
 /** The i-th constant, four lanes. */
 @inline function c(i: i32): v128 { return v128.load(C + (<usize>i << 4)); }
 
@@ -72,7 +75,7 @@ const C: usize = memory.data<f32>([
   p = fma(p, r, 11);
   p = fma(p, r, 11);
   // 2^k by building the float's exponent field: (bits(kMagic) + 127) << 23 keeps k + 127.
-  const twoK = i32x4.shl(i32x4.add(kMagic, i32x4.splat(127)), 23);
+  const twoK = i32x4.shl(i32x4.add(kMagic, v128.load(EXPONENT_BIAS)), 23);
   return f32x4.mul(p, twoK);
 }
 

@@ -1,6 +1,7 @@
 // LayerNorm over the last dimension: y = (x − mean)/sqrt(var + eps)·w + b, biased variance as torch.
 // Generated kernels call this with the width and eps as literals; after inlining, binaryen
 // specialises the loops to them.
+import { hsum } from './simd';
 
 @inline export function layerNormRows(x: usize, w: usize, b: usize, out: usize, rows: i32, width: i32, eps: f32): void {
   const vecEnd = width & ~3;
@@ -12,7 +13,7 @@
     let s = f32x4.splat(0);
     let i = 0;
     for (; i < vecEnd; i += 4) s = f32x4.add(s, v128.load(xr + (<usize>i << 2)));
-    let sum = (f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1)) + (f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
+    let sum = hsum(s);
     for (; i < width; i++) sum += load<f32>(xr + (<usize>i << 2));
     const mean = sum * invWidth;
     const meanV = f32x4.splat(mean);
@@ -22,7 +23,7 @@
       const d = f32x4.sub(v128.load(xr + (<usize>i << 2)), meanV);
       q = f32x4.add(q, f32x4.mul(d, d));
     }
-    let sq = (f32x4.extract_lane(q, 0) + f32x4.extract_lane(q, 1)) + (f32x4.extract_lane(q, 2) + f32x4.extract_lane(q, 3));
+    let sq = hsum(q);
     for (; i < width; i++) {
       const d = load<f32>(xr + (<usize>i << 2)) - mean;
       sq += d * d;

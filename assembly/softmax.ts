@@ -2,6 +2,7 @@
 // the row with exp4 (relative error ~2e-7, assembly/gelu.ts); the row's last cols % 4 values use
 // the scalar Mathf.exp.
 import { exp4 } from './gelu';
+import { hsum } from './simd';
 
 @inline export function softmaxRows(s: usize, rows: i32, cols: i32, stride: i32): void {
   const vecEnd = cols & ~3;
@@ -22,7 +23,7 @@ import { exp4 } from './gelu';
       v128.store(p, e);
       sv = f32x4.add(sv, e);
     }
-    let sum = (f32x4.extract_lane(sv, 0) + f32x4.extract_lane(sv, 1)) + (f32x4.extract_lane(sv, 2) + f32x4.extract_lane(sv, 3));
+    let sum = hsum(sv);
     for (; j < cols; j++) {
       const e = Mathf.exp(load<f32>(row + (<usize>j << 2)) - mx);
       store<f32>(row + (<usize>j << 2), e);

@@ -8,7 +8,7 @@
  * ONNX files carry a digest of onnx-graph.js in their name, so a changed graph is rebuilt.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { type MaeWeights, loadWeights } from '../src/weights.js';
 import { randomWeights, toHfTensors } from '../test/reference/mae-reference.js';
 import { maeModel } from './onnx-graph.js';
 import { log } from './timing.js';
+import { writeFileAtomic } from '../src/node/atomic-write.js';
 
 export const BASE = 'vit-mae-base';
 export const WEIGHT_SEED = 1;
@@ -34,12 +35,6 @@ export interface BaseAssets {
   onnxForward: string;
   onnxEncoder: string;
   keep: number;
-}
-
-function writeAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
 }
 
 function graphDigest(): string {
@@ -76,8 +71,8 @@ export function ensureBaseAssets(): BaseAssets {
   if (!existsSync(a.weightsPath) || !existsSync(join(a.dir, 'config.json'))) {
     log(`making ${BASE} random weights (seed ${WEIGHT_SEED}) in ${a.dir} …`);
     const w = randomWeights(cfg, WEIGHT_SEED);
-    writeAtomic(join(a.dir, 'config.json'), JSON.stringify(toHfJson(cfg), null, 2) + '\n');
-    writeAtomic(a.weightsPath, encodeSafetensors(toHfTensors(cfg, w), { format: 'pt', note: `edge-mae bench: randomWeights(${BASE}, ${WEIGHT_SEED})` }));
+    writeFileAtomic(join(a.dir, 'config.json'), JSON.stringify(toHfJson(cfg), null, 2) + '\n');
+    writeFileAtomic(a.weightsPath, encodeSafetensors(toHfTensors(cfg, w), { format: 'pt', note: `edge-mae bench: randomWeights(${BASE}, ${WEIGHT_SEED})` }));
   }
   // ONNX files of an older graph builder: not needed any more (each is hundreds of MB).
   for (const f of readdirSync(a.dir)) {
@@ -87,11 +82,11 @@ export function ensureBaseAssets(): BaseAssets {
     const { weights } = readBaseWeights(a);
     if (!existsSync(a.onnxForward)) {
       log(`building the ONNX forward graph (keep ${a.keep}) …`);
-      writeAtomic(a.onnxForward, maeModel(cfg, weights, { keep: a.keep }));
+      writeFileAtomic(a.onnxForward, maeModel(cfg, weights, { keep: a.keep }));
     }
     if (!existsSync(a.onnxEncoder)) {
       log('building the ONNX encoder graph (all patches) …');
-      writeAtomic(a.onnxEncoder, maeModel(cfg, weights, { keep: shapesOf(cfg).numPatches, encoderOnly: true }));
+      writeFileAtomic(a.onnxEncoder, maeModel(cfg, weights, { keep: shapesOf(cfg).numPatches, encoderOnly: true }));
     }
   }
   return a;

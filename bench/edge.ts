@@ -20,9 +20,8 @@ import { readConfig } from '../src/node/load.js';
 import { DEFAULT_MODEL_DIR } from '../src/node/paths.js';
 import { runLoad, startApiServer } from '../test/support/handler-load.js';
 import { buildKernels } from '../codegen/compile.js';
-import { writeFileAtomic } from '../src/node/atomic-write.js';
 import { ensureBaseAssets } from './assets.js';
-import { log, parseArgs } from './timing.js';
+import { log, parseArgs, sectionMain } from './timing.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
@@ -129,9 +128,7 @@ const cold = { 'mae-fashion-mnist': coldStart(DEFAULT_MODEL_DIR), 'vit-mae-base'
 log('edge: cold starts done');
 const handler = await handlerLoad();
 log('edge: handler load done');
-const out = args.flags.out;
 const webgpu = await webgpuVsWasm();
 log('edge: webgpu vs wasm done');
 const result = { sizes, coldStartMs: cold, handler, webgpu };
-if (out) writeFileAtomic(out, JSON.stringify(result, null, 2) + '\n');
-else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+await sectionMain('edge', async () => result);

@@ -24,9 +24,11 @@ export interface WasmBinaryInfo {
 const instantiated: WasmBinaryInfo[] = [];
 let hooked = false;
 
-/** Package .wasm files by sha256: tfjs-backend-wasm's and onnxruntime-web's dist folders. */
+/** Package .wasm files by sha256: tfjs-backend-wasm's and onnxruntime-web's dist folders (~87 MB: hashed once). */
+let known: Map<string, string> | undefined;
 function knownBinaries(): Map<string, string> {
-  const map = new Map<string, string>();
+  if (known) return known;
+  const map = (known = new Map<string, string>());
   for (const [pkg, sub] of [['@tensorflow/tfjs-backend-wasm', 'dist'], ['onnxruntime-web', 'dist']] as const) {
     let dir: string;
     try {
@@ -87,8 +89,8 @@ export function hookWasmInstantiation(): void {
 
 /** Engine binaries instantiated so far, each matched to its package file. */
 export function instantiatedBinaries(): WasmBinaryInfo[] {
-  const known = knownBinaries();
-  return instantiated.map((b) => ({ ...b, file: known.get(b.sha256) }));
+  const files = knownBinaries();
+  return instantiated.map((b) => ({ ...b, file: files.get(b.sha256) }));
 }
 
 /**

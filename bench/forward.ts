@@ -21,7 +21,8 @@ import v8 from 'node:v8';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MaeModel, type LoadOptions } from '../src/model.js';
-import { type BaseAssets, baseAssetPaths, benchCacheDir, ensureBaseAssets, readBaseWeights } from './assets.js';
+import { BASE, type BaseAssets, baseAssetPaths, benchCacheDir, ensureBaseAssets, readBaseWeights } from './assets.js';
+import { preset } from '../src/config.js';
 import { type BenchInput, benchInput } from './shared.js';
 import { initOrt, initTfjs } from './engines.js';
 import { OrtMae } from './ort-mae.js';
@@ -79,8 +80,10 @@ async function loadEngine(engine: ForwardEngine, threads: number, a: BaseAssets,
       info: { engine: 'edge-mae', simd, description },
     };
   }
-  const { cfg, weights } = readBaseWeights(a);
+  const cfg = preset(BASE);
   if (engine === 'tfjs') {
+    // Only tfjs takes the weights as tensors (ORT reads its .onnx files).
+    const { weights } = readBaseWeights(a);
     // More than 1 thread needs tfjs-threads.ts's shim in Node (tfjs 4.22 does not start its threaded build there).
     const { tf, info } = await initTfjs(threads, { nodeThreadsShim: threads > 1 });
     if (info.threads !== threads) return `tfjs-backend-wasm ran ${info.threads} thread(s) when asked for ${threads} (multithread flag ${info.multithreadFlag}, binary ${info.binary?.file ?? '?'})`;
@@ -106,8 +109,9 @@ const refPath = (what: string): string => join(benchCacheDir(), `ref-${what}.f32
 
 export async function runForward(engines: readonly ForwardEngine[], threads: number, quick: boolean): Promise<ForwardResult> {
   const settings = { warmup: 1, samples: quick ? 3 : 5 };
-  const a = existsSync(baseAssetPaths().onnxEncoder) ? baseAssetPaths() : ensureBaseAssets();
-  const { cfg } = readBaseWeights(a);
+  const paths = baseAssetPaths();
+  const a = existsSync(paths.onnxEncoder) ? paths : ensureBaseAssets();
+  const cfg = preset(BASE);
   const input = benchInput(cfg);
   const results: EngineForwardResult[] = [];
   const loaded = new Map<ForwardEngine, Loaded>();

@@ -24,6 +24,8 @@ import { ORT_SESSION_OPTIONS, type OrtInfo, type TfjsInfo, initOrt, initTfjs } f
 import { type PeakResult, measurePeaks } from './peak.js';
 import { matmulModel } from './onnx-graph.js';
 import { type Contender, type Stats, interleave, log, parseArgs, sectionMain } from './timing.js';
+import { packPanelsInto } from '../src/pack.js';
+import { transposeLinear } from './shared.js';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 
@@ -49,17 +51,6 @@ export function uniform(n: number, seed: number, scale = 1): Float32Array {
   return out;
 }
 
-/** src/pack.ts's layout: W [n, k] → nr-column panels of Wᵀ, out[(p·k + i)·nr + j] = W[p·nr + j, i]. */
-export function packPanels(w: Float32Array, n: number, k: number, nr: number): Float32Array {
-  const out = new Float32Array(panelCount(n, nr) * nr * k);
-  for (let o = 0; o < n; o++) {
-    const p = Math.floor(o / nr), j = o - p * nr;
-    const base = p * k * nr + j;
-    for (let i = 0; i < k; i++) out[base + i * nr] = w[o * k + i];
-  }
-  return out;
-}
-
 interface Problem {
   m: number; k: number; n: number;
   a: Float32Array; // [m, k]
@@ -71,9 +62,7 @@ interface Problem {
 function problem(m: number, k: number, n: number, seed: number): Problem {
   const a = uniform(m * k, seed);
   const w = uniform(n * k, seed + 1, 1 / Math.sqrt(k));
-  const wT = new Float32Array(k * n);
-  for (let o = 0; o < n; o++) for (let i = 0; i < k; i++) wT[i * n + o] = w[o * k + i];
-  return { m, k, n, a, w, wT, bias: uniform(n, seed + 2, 0.1) };
+  return { m, k, n, a, w, wT: transposeLinear(w, n, k), bias: uniform(n, seed + 2, 0.1) };
 }
 
 /** Largest |y − ref| / (1 + |ref|) over a few rows, ref in float64. */
@@ -145,7 +134,8 @@ async function edgeGemm(problems: readonly Problem[]): Promise<EdgeGemm> {
     place: (p, spec) => {
       let r = placed.get(p);
       if (!r) {
-        const packed = packPanels(p.w, p.n, p.k, spec.nr);
+        const packed = new Float32Array(panelCount(p.n, spec.nr) * spec.nr * p.k);
+        packPanelsInto(packed, p.w, p.n, p.k, spec.nr);
         r = { a: put(p.a, p.a.length), b: put(packed, packed.length), bias: put(p.bias, p.n), c: put(null, p.m * p.n) };
         placed.set(p, r);
       }

@@ -11,9 +11,8 @@ import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MaeModel } from '../src/node/index.js';
-import { writeFileAtomic } from '../src/node/atomic-write.js';
 import { ensureBaseAssets } from './assets.js';
-import { log, parseArgs } from './timing.js';
+import { log, parseArgs, sectionMain, stats } from './timing.js';
 
 // Relaxed SIMD is behind a flag in Node 20; set before any module is compiled.
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -21,7 +20,7 @@ const args = parseArgs();
 const dir = ensureBaseAssets().dir;
 const pixels = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * 0.01));
 const repeats = args.quick ? 3 : 7;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]): number => stats(xs).median;
 
 type Row = { simd: string; threads: number; backend: string; forwardMs: number; encodeAllMs: number; forwardBestMs: number; encodeAllBestMs: number };
 const rows: Row[] = [];
@@ -37,7 +36,7 @@ for (const simd of ['simd128', 'relaxed'] as const) {
       for (let i = 0; i < repeats; i++) {
         for (const [j, m] of models.entries()) { const t0 = performance.now(); await run(m); ms[j].push(performance.now() - t0); }
       }
-      return ms.map((x) => [+median(x).toFixed(1), +Math.min(...x).toFixed(1)]);
+      return ms.map((x) => { const t = stats(x); return [+t.median.toFixed(1), +t.best.toFixed(1)]; });
     };
     const forward = await time((m) => m.forward(pixels, { batch: 1, seed: 1 }));
     const encode = await time((m) => m.encode(pixels, { batch: 1 }));
@@ -86,5 +85,4 @@ async function parallelCapacity(): Promise<{ aloneMs: number; concurrentMs: numb
 }
 const capacity = await parallelCapacity();
 const result = { rows, speedups, capacity };
-if (args.flags.out) writeFileAtomic(args.flags.out, JSON.stringify(result, null, 2) + '\n');
-else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+await sectionMain('threads', async () => result);

@@ -13,12 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type Plugin, build } from 'esbuild';
 import { buildKernels } from '../codegen/compile.js';
-import { lenKeep, shapesOf } from '../src/config.js';
+import { type MaeConfig, lenKeep, shapesOf } from '../src/config.js';
 import { readConfig } from '../src/node/load.js';
-import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../src/node/paths.js';
+import { DEFAULT_MODEL_DIR, DEFAULT_WEB_DIR, PACKAGE_ROOT } from '../src/node/paths.js';
 import { type BundledKernels, type WebModelIndex, webMaskRatios } from '../src/browser/bundle.js';
 
-export const DEFAULT_WEB_OUT = join(PACKAGE_ROOT, 'dist', 'web');
 const WEB_SRC = join(PACKAGE_ROOT, 'web');
 
 export interface BuildWebOptions {
@@ -59,8 +58,7 @@ function typecheck(): void {
 }
 
 /** Kernel modules for the page: attention for every slider position's kept length, and for all patches. */
-async function buildPageKernels(modelDir: string, out: string, maskRatios: number[], cacheDir: string | undefined): Promise<WebModelIndex['kernels']> {
-  const cfg = readConfig(modelDir);
+async function buildPageKernels(cfg: MaeConfig, out: string, maskRatios: number[], cacheDir: string | undefined): Promise<WebModelIndex['kernels']> {
   const L = shapesOf(cfg).numPatches;
   const lengths = [...new Set([...maskRatios.map((r) => 1 + lenKeep(L, r)), 1 + L])];
   const kernels: Record<string, BundledKernels> = {};
@@ -96,7 +94,7 @@ const nodeOnly: Plugin = {
 };
 
 export async function buildWeb(opts: BuildWebOptions = {}): Promise<BuildWebResult> {
-  const out = opts.out ?? DEFAULT_WEB_OUT;
+  const out = opts.out ?? DEFAULT_WEB_DIR;
   const modelDir = opts.model ?? DEFAULT_MODEL_DIR;
   const log = opts.log ?? (() => {});
   if (opts.check ?? true) typecheck();
@@ -133,7 +131,7 @@ export async function buildWeb(opts: BuildWebOptions = {}): Promise<BuildWebResu
   for (const f of ['config.json', 'preprocessor_config.json', 'model.safetensors']) copyFileSync(join(modelDir, f), join(out, 'model', f));
   const sampleFiles = readdirSync(join(modelDir, 'samples')).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
   for (const f of sampleFiles) copyFileSync(join(modelDir, 'samples', f), join(out, 'model', 'samples', f));
-  const kernels = await buildPageKernels(modelDir, out, maskRatios, opts.cacheDir);
+  const kernels = await buildPageKernels(cfg, out, maskRatios, opts.cacheDir);
   const index: WebModelIndex = {
     name: basename(modelDir),
     config: 'config.json',

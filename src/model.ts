@@ -159,7 +159,8 @@ export class MaeModel {
     if (isBytesSource(source)) return MaeModel.load(await fromBytes(source));
     let backend: MaeBackend;
     try {
-      const wasm = (): Promise<MaeBackend> => WasmBackend.create({ config: source.config, kernels: source.kernels, weights: source.weights, extend: source.extend, threads: source.threads, startWorkers: source.startWorkers, prefault: source.prefault, scratch: source.scratch });
+      // A ModelSource carries the WASM backend's options under the same names.
+      const wasm = (): Promise<MaeBackend> => WasmBackend.create(source);
       backend = await selectBackend({ device: source.device, config: source.config, weights: source.weights, gpu: source.gpu, wasm });
     } finally {
       source.release?.();

@@ -65,11 +65,6 @@ function kernelModule(f: Fetched, k: BundledKernels): Promise<{ module: WebAssem
   return p;
 }
 
-/** 'wasm' or 'webgpu' (MaeModel.backendKind where the model has it). */
-function backendKind(m: MaeModel): string {
-  return (m as unknown as { backendKind?: string }).backendKind ?? 'wasm';
-}
-
 async function load(req: LoadRequest): Promise<Reply> {
   const t0 = performance.now();
   const f = await fetchModel(req.base);
@@ -78,9 +73,7 @@ async function load(req: LoadRequest): Promise<Reply> {
   if (!k) throw new Error('this page was built without a threaded kernel module');
   model?.dispose();
   model = undefined;
-  // `device` is passed as an extra field: a MaeModel without a WebGPU backend ignores it (and the
-  // backend description says what ran either way).
-  const source: ModelSource & { device?: LoadRequest['device'] } = {
+  const source: ModelSource = {
     config: f.config,
     weights: f.weights,
     kernels: await kernelModule(f, k),
@@ -93,7 +86,7 @@ async function load(req: LoadRequest): Promise<Reply> {
   threads = want;
   const c = model.config;
   return {
-    type: 'loaded', id: req.id, name: f.index.name, backend: model.backendDescription, backendKind: backendKind(model), threads,
+    type: 'loaded', id: req.id, name: f.index.name, backend: model.backendDescription, backendKind: model.backendKind, threads,
     imageSize: c.imageSize, numChannels: c.numChannels, patchSize: c.patchSize, numPatches: model.shapes.numPatches,
     loadMs: performance.now() - t0,
   };
@@ -123,7 +116,7 @@ async function run(req: ReconstructRequest): Promise<{ reply: Reply; transfer: T
     loss: row.loss, lossNormPix: row.lossNormPix,
     removed, patches: row.mask.length,
     modelMs, totalMs: performance.now() - t0,
-    backend: model.backendDescription, backendKind: backendKind(model), threads,
+    backend: model.backendDescription, backendKind: model.backendKind, threads,
     resizedFrom: sameSize ? undefined : { width: img.width, height: img.height },
     name: req.name, seed: req.seed, maskRatio: req.maskRatio,
   };

@@ -97,8 +97,3 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     workgroups: () => [ceilDiv(T, WG), s.heads, 1],
   };
 }
-
-/** Floats of the WebGPU attention scratch for the longest sequence: [heads, t, t]. */
-export function attentionScratchWgsl(s: AttentionSpec): number {
-  return s.heads * s.t * s.t;
-}

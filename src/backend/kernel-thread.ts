@@ -18,7 +18,6 @@ export class KernelThread {
   private readonly programs = new Map<number, RunProgram>();
   private readonly f32: Float32Array;
   private seenJob: number;
-  private stopped = false;
 
   private constructor(private readonly init: WorkerInit) {
     this.f32 = new Float32Array(init.memory.buffer);
@@ -98,12 +97,11 @@ export class KernelThread {
   }
 
   private waitForJob(): void {
-    if (this.stopped) return;
     const { ctrl } = this.init;
     const wait = Atomics.waitAsync(ctrl, CTRL.job, this.seenJob);
     const next = (): void => {
       // Run every job posted since the last one (one at a time: the host waits for each).
-      while (!this.stopped && Atomics.load(ctrl, CTRL.job) !== this.seenJob) {
+      while (Atomics.load(ctrl, CTRL.job) !== this.seenJob) {
         this.seenJob = Atomics.load(ctrl, CTRL.job);
         try {
           this.compiled(Atomics.load(ctrl, CTRL.program))();
@@ -116,9 +114,5 @@ export class KernelThread {
     };
     if (wait.async) void wait.value.then(next);
     else next();
-  }
-
-  stop(): void {
-    this.stopped = true;
   }
 }

@@ -9,7 +9,7 @@ import type { MaeConfig } from '../config.js';
 import { lenKeep, shapesOf } from '../config.js';
 import { KernelError } from '../errors.js';
 import type { Manifest } from '../manifest.js';
-import { ARENA_BASE, type KernelPlan, type MemoryLayout, type Tiling, layoutOf, memoryPages, planKernels } from '../plan.js';
+import { ARENA_BASE, type KernelPlan, type MemoryLayout, type Tiling, layoutOf, linearShapes, memoryPages, planKernels } from '../plan.js';
 import { packTasks } from '../pack.js';
 import { type Step, decoderProgram, encoderProgram } from '../program.js';
 import type { MaeWeights } from '../weights.js';
@@ -223,7 +223,8 @@ export class WasmBackend implements MaeBackend {
     const keep = lenKeep(shapesOf(this.cfg).numPatches, this.cfg.maskRatio);
     const steps = [...encoderProgram(this.cfg, this.plan, keep), ...decoderProgram(this.cfg, this.plan, keep)];
     const done = new Set<string>();
-    const c = staging + 4 * 2 * Math.max(this.cfg.intermediateSize, this.cfg.decoderIntermediateSize, this.cfg.hiddenSize, this.cfg.decoderHiddenSize, shapesOf(this.cfg).patchDim);
+    // A: two rows at the start of staging; C: two rows after the widest A row.
+    const c = staging + 4 * 2 * Math.max(...linearShapes(this.cfg).flat());
     for (const step of steps) {
       if (!('kernel' in step) || step.split?.over !== 'panels' || done.has(step.kernel)) continue;
       done.add(step.kernel);

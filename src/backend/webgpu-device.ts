@@ -49,7 +49,7 @@ function describeAdapter(a: GpuAdapter): { text: string; fallback: boolean } {
   return { text, fallback };
 }
 
-const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+export const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 /** Why the model does not fit these limits, or null when it does. */
 export function limitsShortfall(limits: GpuLimits, needs: GpuNeeds): string | null {
@@ -75,7 +75,7 @@ function requiredLimits(limits: GpuLimits, needs: GpuNeeds): Record<string, numb
   // WebGPU's defaults; asking for more than the adapter has fails, so never ask beyond it.
   const defaults: Record<string, number> = { maxStorageBufferBindingSize: 134217728, maxBufferSize: 268435456 };
   for (const name of ['maxStorageBufferBindingSize', 'maxBufferSize']) {
-    if (needs.maxBufferBytes > defaults[name]) req[name] = Math.min(limits[name], Math.max(needs.maxBufferBytes, defaults[name]));
+    if (needs.maxBufferBytes > defaults[name]) req[name] = Math.min(limits[name], needs.maxBufferBytes);
   }
   return req;
 }

@@ -15,7 +15,7 @@ import type { GpuNeeds } from './webgpu-device.js';
 /** Rows per invocation of the WGSL GEMM register tile (× one vec4 of columns). */
 export const GPU_GEMM_ROWS = 4;
 
-const roundUp = (x: number, m: number): number => Math.ceil(x / m) * m;
+export const roundUp = (x: number, m: number): number => Math.ceil(x / m) * m;
 
 /** Bytes of a buffer holding `floats` values: a whole number of vec4s, at least one. */
 export const bufferBytes = (floats: number): number => Math.max(16, roundUp(floats * 4, 16));

@@ -10,6 +10,7 @@ import { emitWgsl, type WgslKernel } from '../../codegen/ops/index.js';
 import { KernelError } from '../errors.js';
 import type { BufferName, KernelSpec } from '../plan.js';
 import type { Arg, Step } from '../program.js';
+import { roundUp } from './webgpu-layout.js';
 import { BUFFER_USAGE, type GpuBindGroup, type GpuBuffer, type GpuCommandEncoder, type GpuComputePipeline, type GpuDevice } from './webgpu-types.js';
 
 /** What a program is resolved against: the backend's device, buffers and pipeline cache. */
@@ -34,7 +35,6 @@ export interface GpuProgram {
   dispose(): void;
 }
 
-const roundUp = (x: number, m: number): number => Math.ceil(x / m) * m;
 
 /** Element offset a buffer argument starts at (weights are whole buffers). */
 function offsetOf(a: Arg | undefined, kernel: string, i: number): number {

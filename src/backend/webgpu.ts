@@ -18,6 +18,7 @@ import { decoderProgram, encoderProgram } from '../program.js';
 import type { MaeWeights } from '../weights.js';
 import type { MaeBackend } from './backend.js';
 import type { WgslKernel } from '../../codegen/ops/index.js';
+import { MiB } from './webgpu-device.js';
 import { bufferBytes, gpuActivationSizes, gpuTiling } from './webgpu-layout.js';
 import { type GpuProgram, compileGpuProgram } from './webgpu-program.js';
 import { BUFFER_USAGE, MAP_MODE_READ, type GpuBuffer, type GpuComputePipeline, type GpuDevice } from './webgpu-types.js';
@@ -35,7 +36,6 @@ export interface WebGpuBackendOptions {
   readonly timeoutMs?: number;
 }
 
-const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 /** Rejects after `ms` with a KernelError naming `what` (the GPU work itself cannot be cancelled). */
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

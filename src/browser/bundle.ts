@@ -2,6 +2,7 @@
  * The model folder of a built web page (`npm run web:build` → dist/web/model/): what the page
  * fetches. index.json names the files; everything is static, served from the page's origin.
  */
+import type { SimdVariant } from '../simd-support.js';
 
 /** A kernel module and its manifest, as `edge-mae build --out` writes them. */
 export interface BundledKernels {
@@ -10,7 +11,7 @@ export interface BundledKernels {
   /** manifest.json, relative to the model folder. */
   readonly manifest: string;
   /** SIMD variant the module was built for. */
-  readonly simd: 'simd128' | 'relaxed';
+  readonly simd: SimdVariant;
   /** Encoder lengths (1 + kept patches) it has attention kernels for. */
   readonly encoderLengths: readonly number[];
 }

@@ -52,13 +52,15 @@ export function browserWorkers(workerUrl: URL | string = DEFAULT_KERNEL_WORKER_U
     if (!canShareMemory()) throw new KernelError(`threads: ${init.threads} needs a cross-origin isolated page (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)`);
     const workers: Worker[] = [];
     try {
+      // Started together, then awaited together.
+      const ready: Array<Promise<unknown>> = [];
       for (let index = 1; index < init.threads; index++) {
         const worker = new Worker(workerUrl, { type: 'module', name: `edge-mae kernel thread ${index}` });
         workers.push(worker);
-        const ready = once(worker, 'ready');
+        ready.push(once(worker, 'ready'));
         worker.postMessage({ type: 'start', init: { ...init, index } } satisfies KernelWorkerStart);
-        await ready;
       }
+      await Promise.all(ready);
     } catch (e) {
       for (const w of workers) w.terminate();
       throw e;

@@ -1,19 +1,14 @@
 /** `edge-mae encode IMAGES…`: one pooled embedding per image, to JSON lines or safetensors. */
-import { MaeModel } from '../model.js';
-import type { DeviceChoice } from '../backend/webgpu-select.js';
 import { embed, type Pooling } from '../jobs/embed.js';
 import { encodeSafetensors } from '../safetensors.js';
 import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
-import { DEFAULT_MODEL_DIR } from '../node/paths.js';
 import { UsageError } from '../errors.js';
+import { type ModelArgs, loadModel } from './model-args.js';
 import { type ImageSourceArgs, imageItems } from './image-sources.js';
 import { SkippedImages, pixelBatches } from './image-batches.js';
 import { progress } from './progress.js';
 
-export interface EncodeImagesArgs extends ImageSourceArgs {
-  model?: string;
-  threads?: number;
-  device?: DeviceChoice;
+export interface EncodeImagesArgs extends ImageSourceArgs, Pick<ModelArgs, 'model' | 'threads' | 'device'> {
   out: string;
   pool?: Pooling;
   batch?: number;
@@ -24,7 +19,7 @@ export async function runEncodeImages(a: EncodeImagesArgs, log: (line: string) =
   if (!asJsonl && !/\.safetensors$/i.test(a.out)) throw new UsageError(`--out '${a.out}': use a .jsonl or .safetensors file`);
   const pool = a.pool ?? 'mean';
   checkOutputPath(a.out);
-  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads, device: a.device });
+  const model = await loadModel(a);
   try {
     const items = imageItems(a);
     const D = model.config.hiddenSize;
@@ -32,7 +27,7 @@ export async function runEncodeImages(a: EncodeImagesArgs, log: (line: string) =
     const chunks: Float32Array[] = [];
     const bar = progress('encode', items.length);
     const skipped = new SkippedImages(warn);
-    for (const b of pixelBatches(items, model, a.batch ?? 64, (name, why) => { skipped.skip(name, why); bar.tick(1); })) {
+    for (const b of pixelBatches(items, model, a.batch ?? 64, (why) => { skipped.skip(why); bar.tick(1); })) {
       skipped.loadedSome();
       chunks.push(await embed(model, b.pixels, { batch: b.batch, pool }));
       names.push(...b.names);

@@ -1,11 +1,12 @@
 /**
  * Images → batches of model pixels. A bad image (unreadable, truncated, unsupported) is reported by
- * name through `skip` and left out; the rest of its batch still runs.
+ * through `skip` (its error message names the file) and left out; the rest of its batch still runs.
  */
 import { EdgeMaeError, ImageError } from '../errors.js';
 import { preprocessImage } from '../image/preprocess.js';
 import type { MaeModel } from '../model.js';
 import type { ImageItem } from '../node/image-files.js';
+import { imagePixels } from '../patchify.js';
 
 export interface PixelBatch {
   names: string[];
@@ -16,8 +17,8 @@ export interface PixelBatch {
   firstIndex: number;
 }
 
-export function* pixelBatches(items: readonly ImageItem[], model: MaeModel, batchSize: number, skip: (name: string, why: string) => void): Generator<PixelBatch> {
-  const per = model.config.numChannels * model.config.imageSize ** 2;
+export function* pixelBatches(items: readonly ImageItem[], model: MaeModel, batchSize: number, skip: (why: string) => void): Generator<PixelBatch> {
+  const per = imagePixels(model.config);
   let index = 0;
   for (let i = 0; i < items.length; i += batchSize) {
     const names: string[] = [];
@@ -28,7 +29,7 @@ export function* pixelBatches(items: readonly ImageItem[], model: MaeModel, batc
         names.push(item.name);
       } catch (e) {
         if (!(e instanceof EdgeMaeError)) throw e;
-        skip(item.name, e.message);
+        skip(e.message);
       }
     }
     if (parts.length === 0) continue;
@@ -50,7 +51,7 @@ export class SkippedImages {
   constructor(private readonly warn: (line: string) => void) {}
 
   /** `why` already names the file. */
-  readonly skip = (_name: string, why: string): void => {
+  readonly skip = (why: string): void => {
     if (this.loaded) this.warn(`skipped ${why}`);
     else this.pending.push(why);
   };

@@ -15,6 +15,7 @@ import { runReconstruct } from './reconstruct.js';
 import { runScore } from './score.js';
 import { runPreprocess } from './preprocess.js';
 import { runServe } from './serve.js';
+import { DEFAULT_FASHION_MNIST_DIR } from '../node/fashion-mnist.js';
 
 const log = (line: string): void => { process.stdout.write(line + '\n'); };
 const warn = (line: string): void => { process.stderr.write(`edge-mae: ${line}\n`); };
@@ -49,7 +50,7 @@ const deviceOption = (): Option => new Option('--device <d>', 'backend: wasm, we
 function imageOptions(cmd: Command): Command {
   return cmd
     .option('--fashion-mnist <split:range>', 'Fashion-MNIST images, e.g. test:0-7 (Debian package dataset-fashion-mnist)')
-    .option('--fashion-mnist-dir <dir>', 'folder of the Fashion-MNIST IDX files', '/usr/share/datasets/fashion-mnist');
+    .option('--fashion-mnist-dir <dir>', 'folder of the Fashion-MNIST IDX files', DEFAULT_FASHION_MNIST_DIR);
 }
 
 function modelOptions(cmd: Command): Command {

@@ -6,6 +6,7 @@ import { DEFAULT_MODEL_DIR } from '../node/paths.js';
 import { parsePreprocessorConfig, preprocessImage } from '../image/preprocess.js';
 import { encodeSafetensors } from '../safetensors.js';
 import { writeFileAtomic } from '../node/atomic-write.js';
+import { imagePixels } from '../patchify.js';
 
 export interface PreprocessArgs {
   images: string[];
@@ -18,7 +19,7 @@ export function runPreprocess(a: PreprocessArgs, log: (line: string) => void): v
   const cfg = readConfig(join(dir, 'config.json'));
   const pp = parsePreprocessorConfig(readPreprocessorJson(dir), cfg.imageSize, cfg.numChannels, join(dir, 'preprocessor_config.json'));
   const items = imageFiles(a.images);
-  const per = cfg.numChannels * cfg.imageSize ** 2;
+  const per = imagePixels(cfg);
   const pixels = new Float32Array(items.length * per);
   // Every image must load: the output lists them in argument order, with no gaps.
   items.forEach((item, i) => pixels.set(preprocessImage(item.load(), pp, cfg.numChannels as 1 | 3), i * per));

@@ -1,20 +1,16 @@
 /** `edge-mae reconstruct`: the MAE paper's figure (masked | reconstruction | original) for images. */
 import { resolve } from 'node:path';
-import { MaeModel } from '../model.js';
-import type { DeviceChoice } from '../backend/webgpu-select.js';
 import { reconstruct, type Reconstruction } from '../jobs/reconstruct.js';
 import { renderFigure } from '../jobs/figure.js';
 import { encodePng } from '../image/encode-png.js';
 import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
-import { DEFAULT_MODEL_DIR, DEFAULT_SAMPLES_DIR } from '../node/paths.js';
+import { DEFAULT_SAMPLES_DIR } from '../node/paths.js';
 import { UsageError } from '../errors.js';
+import { type ModelArgs, loadModel } from './model-args.js';
 import { type ImageSourceArgs, imageItems } from './image-sources.js';
 import { SkippedImages, pixelBatches } from './image-batches.js';
 
-export interface ReconstructArgs extends ImageSourceArgs {
-  model?: string;
-  threads?: number;
-  device?: DeviceChoice;
+export interface ReconstructArgs extends ImageSourceArgs, Pick<ModelArgs, 'model' | 'threads' | 'device'> {
   out: string;
   maskRatio?: number;
   seed?: number;
@@ -22,13 +18,10 @@ export interface ReconstructArgs extends ImageSourceArgs {
   showPrediction?: boolean;
 }
 
-/** Enough enlargement that a panel is at least 112 px wide. */
-const autoScale = (size: number): number => Math.max(1, Math.ceil(112 / size));
-
 export async function runReconstruct(a: ReconstructArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
   if (!/\.png$/i.test(a.out)) throw new UsageError(`--out '${a.out}': the figure is a PNG file; use a .png name`);
   checkOutputPath(a.out);
-  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads, device: a.device });
+  const model = await loadModel(a);
   try {
     const items = imageItems(a, a.model ? undefined : DEFAULT_SAMPLES_DIR);
     const rows: Reconstruction[] = [];
@@ -42,7 +35,7 @@ export async function runReconstruct(a: ReconstructArgs, log: (line: string) => 
       names.push(...b.names);
     }
     skipped.check();
-    const fig = renderFigure(rows, { scale: a.scale ?? autoScale(model.config.imageSize), showPrediction: a.showPrediction });
+    const fig = renderFigure(rows, { scale: a.scale, showPrediction: a.showPrediction });
     writeFileAtomic(a.out, encodePng(fig.data, fig.width, fig.height, 3));
     log('image\tloss\tloss_norm_pix');
     rows.forEach((r, i) => log(`${names[i]}\t${r.loss.toFixed(6)}\t${r.lossNormPix.toFixed(6)}`));

@@ -1,18 +1,13 @@
 /** `edge-mae score`: per-image reconstruction error (normalised-pixel loss over K masks) as CSV or JSON lines. */
-import { MaeModel } from '../model.js';
-import type { DeviceChoice } from '../backend/webgpu-select.js';
 import { score } from '../jobs/score.js';
 import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
-import { DEFAULT_MODEL_DIR } from '../node/paths.js';
 import { UsageError } from '../errors.js';
+import { type ModelArgs, loadModel } from './model-args.js';
 import { type ImageSourceArgs, imageItems } from './image-sources.js';
 import { SkippedImages, pixelBatches } from './image-batches.js';
 import { progress } from './progress.js';
 
-export interface ScoreArgs extends ImageSourceArgs {
-  model?: string;
-  threads?: number;
-  device?: DeviceChoice;
+export interface ScoreArgs extends ImageSourceArgs, Pick<ModelArgs, 'model' | 'threads' | 'device'> {
   maskRatio?: number;
   repeats?: number;
   seed?: number;
@@ -27,14 +22,14 @@ export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: 
   const format = a.format ?? (a.out && /\.jsonl?$/i.test(a.out) ? 'jsonl' : 'csv');
   if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`--format must be csv or jsonl, got '${format}'`);
   if (a.out) checkOutputPath(a.out);
-  const model = await MaeModel.load({ model: a.model ?? DEFAULT_MODEL_DIR, threads: a.threads, device: a.device });
+  const model = await loadModel(a);
   try {
     const items = imageItems(a);
     const lines: string[] = format === 'csv' ? ['image,score,loss'] : [];
     const bar = progress('score', items.length);
     let total = 0, count = 0;
     const skipped = new SkippedImages(warn);
-    for (const b of pixelBatches(items, model, a.batch ?? 64, (name, why) => { skipped.skip(name, why); bar.tick(1); })) {
+    for (const b of pixelBatches(items, model, a.batch ?? 64, (why) => { skipped.skip(why); bar.tick(1); })) {
       skipped.loadedSome();
       const scores = await score(model, b.pixels, { batch: b.batch, maskRatio: a.maskRatio, repeats: a.repeats, seed: a.seed, firstIndex: b.firstIndex });
       scores.forEach((s, i) => {

@@ -8,10 +8,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
 import { UsageError } from '../errors.js';
-import { PACKAGE_ROOT } from '../node/paths.js';
-
-/** Where `npm run web:build` writes the page. */
-export const DEFAULT_WEB_DIR = join(PACKAGE_ROOT, 'dist', 'web');
+import { DEFAULT_WEB_DIR } from '../node/paths.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -158,9 +158,6 @@ class BitReader {
     while (this.cnt < 16) this.fill();
     return (this.buf >>> (this.cnt - 16)) & 0xffff;
   }
-  skip(n: number): void {
-    this.cnt -= n;
-  }
   decode(t: Huffman): number {
     const p = this.peek16();
     const e = t.look[p >>> (16 - LOOK_BITS)]!;
@@ -353,9 +350,8 @@ export function decodeJpeg(data: Uint8Array, limits: JpegLimits): DecodedJpeg {
         const al = seg[3 + 2 * ns]! & 15;
         if (f.progressive) {
           if (ss > se || se > 63 || (ss === 0 && se !== 0) || (ss > 0 && ns !== 1) || al > 13 || ah > 13) fail('corrupt JPEG (bad progressive scan parameters)');
-        } else if (ss !== 0 || se !== 63 || ah !== 0 || al !== 0) {
-          // libjpeg only warns; the values are ignored for sequential JPEGs.
         }
+        // Sequential JPEGs: libjpeg only warns about other Ss/Se/Ah/Al; they are ignored.
         pos = decodeScan(data, segEnd, f, scomps, restartInterval, f.progressive ? ss : 0, f.progressive ? se : 63, f.progressive ? ah : 0, f.progressive ? al : 0);
         continue;
       }

@@ -156,7 +156,7 @@ export function resizeBilinearPil(
     rowOffset = yFirst;
   }
 
-  if (!needV) return img === src ? src.slice() : img;
+  if (!needV) return img; // the horizontal pass ran (both passes skipped returned above)
 
   // Vertical pass.
   const { kk, bounds, ksize } = vert;

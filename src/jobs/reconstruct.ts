@@ -6,7 +6,7 @@
 import type { MaeModel } from '../model.js';
 import { shapesOf } from '../config.js';
 import { maskedMse, normPixTarget, NORM_PIX_EPS } from '../loss.js';
-import { unpatchify } from '../patchify.js';
+import { imagePixels, unpatchify } from '../patchify.js';
 import type { PreprocessorConfig } from '../image/preprocess.js';
 import { type Image8, toImage8 } from './display.js';
 
@@ -61,6 +61,7 @@ export async function reconstruct(model: MaeModel, pixels: Float32Array, pp: Pre
   const { numPatches: L, patchDim: P } = shapesOf(cfg);
   const C = cfg.numChannels as 1 | 3;
   const size = cfg.imageSize;
+  const per = imagePixels(cfg);
   const r = await model.forward(pixels, opts);
   const normTarget = normPixTarget(r.targetPatches, opts.batch * L, P);
   const out: Reconstruction[] = [];
@@ -71,7 +72,9 @@ export async function reconstruct(model: MaeModel, pixels: Float32Array, pp: Pre
     const pasted = new Float32Array(L * P);
     for (let l = 0; l < L; l++) pasted.set((mask[l] ? pred : target).subarray(l * P, (l + 1) * P), l * P);
     const image = (patches: Float32Array): Image8 => toImage8(unpatchify(patches, 1, cfg), C, size, pp);
-    const masked = image(target);
+    const original = toImage8(pixels.subarray(n * per, (n + 1) * per), C, size, pp);
+    // The input with the removed patches greyed: target is the input's patches.
+    const masked = { ...original, data: original.data.slice() };
     // Grey out the removed patches in display space.
     const grid = size / cfg.patchSize;
     for (let l = 0; l < L; l++) {
@@ -86,7 +89,7 @@ export async function reconstruct(model: MaeModel, pixels: Float32Array, pp: Pre
       masked,
       reconstruction: image(pasted),
       prediction: image(pred),
-      original: toImage8(pixels.subarray(n * C * size * size, (n + 1) * C * size * size), C, size, pp),
+      original,
     });
   }
   return out;

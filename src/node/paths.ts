@@ -9,3 +9,6 @@ export const DEFAULT_MODEL_DIR = join(PACKAGE_ROOT, 'models', 'mae-fashion-mnist
 
 /** Sample images of the bundled model (Fashion-MNIST test images as PNG). */
 export const DEFAULT_SAMPLES_DIR = join(DEFAULT_MODEL_DIR, 'samples');
+
+/** Where `npm run web:build` writes the browser page and `edge-mae serve` serves it from. */
+export const DEFAULT_WEB_DIR = join(PACKAGE_ROOT, 'dist', 'web');

@@ -113,7 +113,7 @@ export function createHandler(opts: HandlerOptions): Handler {
       const scale = numberParam(url, 'scale', (v) => Number.isInteger(v) && v >= 1 && v <= 16, 'must be an integer from 1 to 16');
       const pixels = pixelsOf(body);
       const [row] = await exclusive(() => reconstruct(model, pixels, model.preprocessor, { batch: 1, maskRatio, seed }));
-      const fig = renderFigure([row], { scale: scale ?? Math.max(1, Math.ceil(112 / model.config.imageSize)) });
+      const fig = renderFigure([row], { scale });
       return new Response(encodePng(fig.data, fig.width, fig.height, 3) as Uint8Array<ArrayBuffer>, {
         status: 200,
         headers: { 'content-type': 'image/png', 'x-loss': String(row.loss), 'x-loss-norm-pix': String(row.lossNormPix) },
