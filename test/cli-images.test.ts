@@ -338,9 +338,9 @@ test('reconstruct: bundled model and samples by default, --scale 2 layout, loss 
     const target = patchify1(imagePixels(pv, n));
     const loss = maskedLoss(pred, target, masks[n], false);
     const lossNormPix = maskedLoss(pred, target, masks[n], true);
-    // Printed with 6 decimals; the token order differs from reconstruct's, so allow float noise too.
-    assert.ok(Math.abs(lines[n].loss - loss) <= 1e-5, `${lines[n].name}: loss ${lines[n].loss} vs recomputed ${loss}`);
-    assert.ok(Math.abs(lines[n].lossNormPix - lossNormPix) <= 1e-5, `${lines[n].name}: loss_norm_pix ${lines[n].lossNormPix} vs recomputed ${lossNormPix}`);
+    // Printed with 6 decimals (rounding ≤ 5e-7); the token order differs from reconstruct's, so allow float noise (~1e-8) too.
+    assert.ok(Math.abs(lines[n].loss - loss) <= 1e-6, `${lines[n].name}: loss ${lines[n].loss} vs recomputed ${loss}`);
+    assert.ok(Math.abs(lines[n].lossNormPix - lossNormPix) <= 1e-6, `${lines[n].name}: loss_norm_pix ${lines[n].lossNormPix} vs recomputed ${lossNormPix}`);
   }
 });
 

@@ -2,7 +2,8 @@
  * Acceptance check: `edge-mae score` on the whole Fashion-MNIST test set with the bundled model
  * reproduces the reference figures its authors' code gave (models/mae-fashion-mnist/README.md,
  * reference-figures.json: mean loss_norm_pix and plain loss over 10 mask draws at mask ratio
- * 0.75), within 2%; and the API (src/jobs/score.ts) agrees with the CLI on a few images.
+ * 0.75) within what the mask draws alone explain; and the API (src/jobs/score.ts) agrees with the
+ * CLI on a few images.
  * Needs Debian's dataset-fashion-mnist: under CI a missing dataset fails; elsewhere it skips.
  */
 import { test } from 'node:test';
@@ -21,26 +22,40 @@ const FM_MISSING = !fmFile('t10k-images-idx3-ubyte') || !fmFile('t10k-labels-idx
 // CI installs dataset-fashion-mnist (.ci/run): there a missing dataset must fail, not skip.
 const SKIP = FM_MISSING && !process.env.CI ? `Fashion-MNIST not installed at ${FM_DIR} (apt-get install dataset-fashion-mnist)` : false;
 
-const REL_TOL = 0.02;
 const MASK_RATIO = 0.75;
 const REPEATS = 2;
+/** Mask draws behind the reference means (README: "over 10 mask draws"). */
+const REFERENCE_DRAWS = 10;
 
-/** The reference means at mask ratio 0.75: reference-figures.json when it has them, else the README table. */
-function referenceFigures(): { lossNormPix: number; loss: number; source: string } {
+/** A reference mean over mask draws, and the sample std of one draw's value (the spread). */
+interface Figure { mean: number; std: number }
+
+/** The reference figures at mask ratio 0.75: reference-figures.json when it has them, else the README table. */
+function referenceFigures(): { lossNormPix: Figure; loss: Figure; source: string } {
   const jsonPath = join(MODEL, 'reference-figures.json');
   if (existsSync(jsonPath)) {
-    const j = JSON.parse(readFileSync(jsonPath, 'utf8')) as { test_losses?: Record<string, { loss_mean?: number; loss_norm_pix_mean?: number }> };
-    const t = j.test_losses?.[String(MASK_RATIO)];
-    if (t && typeof t.loss_mean === 'number' && typeof t.loss_norm_pix_mean === 'number') {
-      return { lossNormPix: t.loss_norm_pix_mean, loss: t.loss_mean, source: jsonPath };
+    type Losses = { loss_mean?: number; loss_std?: number; loss_norm_pix_mean?: number; loss_norm_pix_std?: number };
+    const t = (JSON.parse(readFileSync(jsonPath, 'utf8')) as { test_losses?: Record<string, Losses> }).test_losses?.[String(MASK_RATIO)];
+    if (t && [t.loss_mean, t.loss_std, t.loss_norm_pix_mean, t.loss_norm_pix_std].every((v) => typeof v === 'number')) {
+      return { lossNormPix: { mean: t.loss_norm_pix_mean!, std: t.loss_norm_pix_std! }, loss: { mean: t.loss_mean!, std: t.loss_std! }, source: jsonPath };
     }
   }
   // | 0.75 | 12 / 37 | 0.1568 ± 0.0005 | 1.1206 ± 0.0010 |
   const readme = readFileSync(join(MODEL, 'README.md'), 'utf8');
-  const m = /^\|\s*0\.75\s*\|[^|]*\|\s*([\d.]+)\s*±[^|]*\|\s*([\d.]+)\s*±[^|]*\|/m.exec(readme);
+  const m = /^\|\s*0\.75\s*\|[^|]*\|\s*([\d.]+)\s*±\s*([\d.]+)\s*\|\s*([\d.]+)\s*±\s*([\d.]+)\s*\|/m.exec(readme);
   assert.ok(m, 'README.md has the mask ratio 0.75 row of the reference figures');
-  return { loss: Number(m[1]), lossNormPix: Number(m[2]), source: join(MODEL, 'README.md') };
+  return { loss: { mean: Number(m[1]), std: Number(m[2]) }, lossNormPix: { mean: Number(m[3]), std: Number(m[4]) }, source: join(MODEL, 'README.md') };
 }
+
+/**
+ * How far our mean may lie from the reference's: the masks differ (edge-mae's seeded noise, not
+ * torch.rand), so the two means differ by the mask draws alone with a std of
+ * std·√(1/REPEATS + 1/REFERENCE_DRAWS) (our mean over REPEATS draws, the reference's over
+ * REFERENCE_DRAWS, each draw with the reference's spread `std`); three of those. At mask ratio
+ * 0.75 that is 0.21% for loss_norm_pix and 0.71% for the loss (the spread of one draw: 0.09%,
+ * 0.30%); measured 0.05% and 0.55%. A wrong model, normalisation or loss is off by far more.
+ */
+const drawBound = (f: Figure): number => 3 * f.std * Math.sqrt(1 / REPEATS + 1 / REFERENCE_DRAWS);
 
 /** Test images read here from the IDX file (big-endian header: magic 0x803, n, rows, cols). */
 function testImages(): { n: number; pixels: Uint8Array } {
@@ -74,15 +89,15 @@ function cliRows(): Row[] {
   return rows;
 }
 
-test('score --fashion-mnist test:0-9999 --mask-ratio 0.75 --repeats 2: mean score and loss within 2% of the reference figures', { skip: SKIP }, () => {
+test('score --fashion-mnist test:0-9999 --mask-ratio 0.75 --repeats 2: mean score and loss within the mask draws\' spread of the reference figures', { skip: SKIP }, () => {
   const rows = cliRows();
   const ref = referenceFigures();
   const meanScore = rows.reduce((a, x) => a + x.score, 0) / rows.length;
   const meanLoss = rows.reduce((a, x) => a + x.loss, 0) / rows.length;
-  const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
-  console.log(`mean score (loss_norm_pix) ${meanScore.toFixed(5)} vs ${ref.lossNormPix} (${(100 * rel(meanScore, ref.lossNormPix)).toFixed(2)}%), mean loss ${meanLoss.toFixed(5)} vs ${ref.loss} (${(100 * rel(meanLoss, ref.loss)).toFixed(2)}%), reference from ${ref.source}`);
-  assert.ok(rel(meanScore, ref.lossNormPix) <= REL_TOL, `mean score ${meanScore} vs reference ${ref.lossNormPix}: more than 2% apart`);
-  assert.ok(rel(meanLoss, ref.loss) <= REL_TOL, `mean loss ${meanLoss} vs reference ${ref.loss}: more than 2% apart`);
+  const pct = (a: number, f: Figure) => `${(100 * Math.abs(a - f.mean) / f.mean).toFixed(2)}% (bound ${(100 * drawBound(f) / f.mean).toFixed(2)}%)`;
+  console.log(`mean score (loss_norm_pix) ${meanScore.toFixed(5)} vs ${ref.lossNormPix.mean}: ${pct(meanScore, ref.lossNormPix)}; mean loss ${meanLoss.toFixed(5)} vs ${ref.loss.mean}: ${pct(meanLoss, ref.loss)}; reference from ${ref.source}`);
+  assert.ok(Math.abs(meanScore - ref.lossNormPix.mean) <= drawBound(ref.lossNormPix), `mean score ${meanScore} vs reference ${ref.lossNormPix.mean} ± ${ref.lossNormPix.std}: ${pct(meanScore, ref.lossNormPix)}`);
+  assert.ok(Math.abs(meanLoss - ref.loss.mean) <= drawBound(ref.loss), `mean loss ${meanLoss} vs reference ${ref.loss.mean} ± ${ref.loss.std}: ${pct(meanLoss, ref.loss)}`);
 });
 
 test('the API (dataset images → preprocess → score, src/jobs/score.ts) agrees with the CLI on images 0-9 and 5000-5009', { skip: SKIP }, async () => {

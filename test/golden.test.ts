@@ -1,7 +1,7 @@
 /**
  * The authors' PyTorch outputs (test/fixtures/golden, copied from shared/golden) reproduced through
  * the API and the CLI, with both weight namings.
- * Bounds: latent, pred, latent_all within 5e-5·(1+|ref|); losses within 1e-5·(1+|ref|);
+ * Bounds: latent, pred, latent_all within 5e-5·(1+|ref|); losses within 1e-6·(1+|ref|);
  * mask and ids_restore exact.
  */
 import { test } from 'node:test';
@@ -68,7 +68,7 @@ for (const c of CASES) {
   }
 }
 
-test('golden small: a wrong LayerNorm eps in config.json breaks the tensor bound (the test can fail)', async () => {
+test('golden small: a wrong LayerNorm eps in config.json breaks the tensor and the loss bounds (the test can fail)', async () => {
   const dir = join(GOLDEN, 'small');
   const { parseConfig } = await import('../src/config.js');
   const { readFileSync } = await import('node:fs');
@@ -81,5 +81,7 @@ test('golden small: a wrong LayerNorm eps in config.json breaks the tensor bound
   const io = readTensors(join(dir, 'io.safetensors'));
   const r = await model.forward(io.f32('pixel_values'), { batch: 2, noise: io.f32('noise') });
   assert.throws(() => assertClose(r.latent, io.f32('latent'), TENSOR_TOL, 'latent'));
+  assert.throws(() => assertClose([r.loss], io.f32('loss'), LOSS_TOL, 'loss'));
+  assert.throws(() => assertClose([r.lossNormPix], io.f32('loss_norm_pix'), LOSS_TOL, 'loss_norm_pix'));
   model.dispose();
 });

@@ -2,7 +2,7 @@
  * The WebGPU backend against the authors' reference outputs: every golden case (tiny, small; both
  * weight namings) and the bundled model's reference.safetensors, through the API with
  * device 'webgpu'. Same bounds as the WASM backend (test/golden.test.ts): latent, pred, latent_all
- * within 5e-5·(1 + |ref|); losses within 1e-5·(1 + |ref|); mask, ids and target patches exact.
+ * within 5e-5·(1 + |ref|); losses within 1e-6·(1 + |ref|); mask, ids and target patches exact.
  * No kernel needs a looser bound. The measured errors are printed as test diagnostics.
  *
  * Needs a WebGPU adapter: fails under CI without one, skips elsewhere (test/webgpu-support.ts).
