@@ -115,14 +115,18 @@ export class SafetensorsFile {
     if (8 + headerLen > bytes.byteLength) fail(`header length ${headerLen} runs past the end of the ${bytes.byteLength}-byte file`);
 
     let json: unknown;
+    let text: string;
     try {
-      const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.read(8, headerLen));
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.read(8, headerLen));
       json = JSON.parse(text);
     } catch (e) {
       fail(`header is not valid UTF-8 JSON (${e instanceof Error ? e.message : String(e)})`);
     }
     if (!isPlainObject(json)) fail(`header must be a JSON object, got ${Array.isArray(json) ? 'an array' : JSON.stringify(json)}`);
     const header = json as Record<string, unknown>;
+    // JSON.parse keeps the last of duplicate keys; the reference reader refuses them.
+    const duplicate = firstDuplicateKey(text!);
+    if (duplicate !== undefined) fail(`header names '${duplicate}' twice (each key must be unique)`);
 
     const metadata = parseMetadata(header[METADATA_KEY], fail);
     const dataStart = 8 + headerLen;
@@ -158,17 +162,21 @@ export class SafetensorsFile {
         fail(`tensor '${name}': shape ${shapeText(dims)} × ${dtype} needs ${expected} bytes, data_offsets [${begin},${end}] give ${end - begin}`);
       }
       tensors.set(name, Object.freeze({ name, dtype: dtype as DType, shape: Object.freeze(dims.slice()), byteOffset: dataStart + begin, byteLength: end - begin }));
-      if (end > begin) spans.push({ name, begin, end });
+      spans.push({ name, begin, end });
     }
 
-    spans.sort((a, b) => a.begin - b.begin);
-    for (let i = 1; i < spans.length; i++) {
-      const prev = spans[i - 1]!;
+    // As the reference reader: the tensors tile the data area, in offset order, with no gap,
+    // no overlap and nothing after the last one (an empty tensor sits where the previous one ends).
+    spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+    let end = 0;
+    for (let i = 0; i < spans.length; i++) {
       const cur = spans[i]!;
-      if (cur.begin < prev.end) {
-        fail(`tensors '${prev.name}' [${prev.begin},${prev.end}] and '${cur.name}' [${cur.begin},${cur.end}] overlap`);
-      }
+      const prev = spans[i - 1];
+      if (cur.begin < end) fail(`tensors '${prev!.name}' [${prev!.begin},${prev!.end}] and '${cur.name}' [${cur.begin},${cur.end}] overlap`);
+      if (cur.begin > end) fail(`tensor '${cur.name}' begins at byte ${cur.begin} of the data area, after a gap from byte ${end}`);
+      end = cur.end;
     }
+    if (end !== dataLen) fail(`the tensors end at byte ${end} of the ${dataLen}-byte data area: ${dataLen - end} bytes after them belong to no tensor`);
     return new SafetensorsFile(bytes, source, tensors, metadata);
   }
 
@@ -314,6 +322,42 @@ export class SafetensorsFile {
     out.set(r);
     return out.buffer;
   }
+}
+
+/**
+ * The first key that a JSON object's text names twice at its top level (text already checked by
+ * JSON.parse), compared after unescaping, as JSON.parse would read it.
+ */
+function firstDuplicateKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let keyNext = false; // at the top level, the next string is a key (after '{' or ',')
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      let escaped = false;
+      while (text[j] !== '"') {
+        if (text[j] === '\\') { escaped = true; j++; }
+        j++;
+      }
+      if (depth === 1 && keyNext) {
+        const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        if (seen.has(key)) return key;
+        seen.add(key);
+        keyNext = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      keyNext = depth === 1;
+    } else if (c === '}' || c === ']') {
+      depth--;
+    } else if (c === ',' && depth === 1) {
+      keyNext = true;
+    }
+  }
+  return undefined;
 }
 
 function parseMetadata(value: unknown, fail: (msg: string) => never): Record<string, string> {

@@ -226,8 +226,35 @@ test('rejects overlapping tensors', () => {
     craft({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, new Uint8Array(12)),
     /tensors 'a' \[0,8\] and 'b' \[4,12\] overlap/,
   );
-  // Empty tensors take no room and overlap nothing.
-  SafetensorsFile.parse(craft({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, e: { dtype: 'F32', shape: [0], data_offsets: [4, 4] } }, new Uint8Array(8)));
+  // An empty tensor takes no room, where the previous one ends; inside another it overlaps it (as in the reference reader).
+  SafetensorsFile.parse(craft({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, e: { dtype: 'F32', shape: [0], data_offsets: [8, 8] } }, new Uint8Array(8)));
+  assertFails(
+    craft({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, e: { dtype: 'F32', shape: [0], data_offsets: [4, 4] } }, new Uint8Array(8)),
+    /tensors 'a' \[0,8\] and 'e' \[4,4\] overlap/,
+  );
+});
+
+test('rejects gaps between tensors and bytes after the last one, as the reference reader does', () => {
+  assertFails(
+    craft({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, new Uint8Array(12)),
+    /tensor 'b' begins at byte 8 of the data area, after a gap from byte 4/,
+  );
+  assertFails(craft({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)), /tensor 'a' begins at byte 4 of the data area, after a gap from byte 0/);
+  assertFails(craft({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(8)), /the tensors end at byte 4 of the 8-byte data area: 4 bytes after them belong to no tensor/);
+  assertFails(craft({}, new Uint8Array(1)), /the tensors end at byte 0 of the 1-byte data area/);
+});
+
+test('rejects a key named twice in the header (JSON.parse alone would keep the last)', () => {
+  const t = (offsets: string) => `{"dtype":"F32","shape":[1],"data_offsets":${offsets}}`;
+  const header = (text: string) => craft(null, new Uint8Array(8), { rawHeader: new TextEncoder().encode(text) });
+  assertFails(header(`{"w":${t('[0,4]')},"x":${t('[4,8]')},"w":${t('[4,8]')}}`), /header names 'w' twice/);
+  // The same key spelled with escapes, and keys that only look alike inside strings and nested objects.
+  assertFails(header(`{"w":${t('[0,4]')}, "\\u0077" : ${t('[4,8]')}}`), /header names 'w' twice/);
+  assertFails(header(`{"a\\"b":${t('[0,4]')},"a\\"b":${t('[4,8]')}}`), /header names 'a"b' twice/);
+  assertFails(craft(null, undefined, { rawHeader: new TextEncoder().encode('{"__metadata__":{"k":"v"},"__metadata__":{"k":"w"}}') }), /header names '__metadata__' twice/);
+  const f = SafetensorsFile.parse(header(`{"__metadata__":{"w":"{\\"w\\":1,","x":"w"},"w":${t('[0,4]')},"x":${t('[4,8]')}}`));
+  assert.deepEqual(f.names().sort(), ['w', 'x']);
+  assert.deepEqual(f.metadata, { w: '{"w":1,', x: 'w' });
 });
 
 test('rejects a byte length that does not match shape × dtype size', () => {
