@@ -129,6 +129,32 @@ test('a wrong-shaped tensor gives a WeightsError naming it with both shapes', ()
   );
 });
 
+test('a NaN or infinite weight gives a WeightsError naming the tensor and the index, read eagerly or lazily', () => {
+  const cfg = fixtureConfig('tiny');
+  const cases: Array<[string, number, number, RegExp]> = [
+    // Past the first 4096 values, in the middle of a group of four, and the last value of a short tensor.
+    ['vit.encoder.layer.1.intermediate.dense.weight', 5001, NaN, /tensor 'vit\.encoder\.layer\.1\.intermediate\.dense\.weight' has a NaN value at index 5001$/],
+    ['decoder.decoder_layers.0.attention.attention.key.weight', 0, Infinity, /tensor 'decoder\.decoder_layers\.0\.attention\.attention\.key\.weight' has an infinite value at index 0$/],
+    ['vit.layernorm.bias', 63, -Infinity, /^nan\.safetensors: tensor 'vit\.layernorm\.bias' has an infinite value at index 63$/],
+  ];
+  for (const [name, at, value, pattern] of cases) {
+    const tensors = tensorsOf(fixtureFile('tiny/model.safetensors'));
+    (tensors[name]!.data as Float32Array)[at] = value;
+    for (const lazy of [false, true]) {
+      assertWeightsError(() => {
+        const w = loadWeights(reencode(tensors, 'nan.safetensors'), cfg, { lazy });
+        // Lazily, a tensor is read (and checked) when its field is used, as packing does.
+        for (const b of [...w.encoder, ...w.decoder]) Object.values(b).forEach((v) => v.length);
+        return w.normB.length;
+      }, pattern);
+    }
+  }
+  // The largest and smallest finite values and subnormals pass.
+  const tensors = tensorsOf(fixtureFile('tiny/model.safetensors'));
+  (tensors['vit.layernorm.bias']!.data as Float32Array).set([3.4028234663852886e38, -3.4028234663852886e38, 1e-45, -0]);
+  loadWeights(reencode(tensors, 'finite.safetensors'), cfg);
+});
+
 test('squeezed leading 1s are accepted ([D] for [1,1,D])', () => {
   const cfg = fixtureConfig('tiny');
   const tensors = tensorsOf(fixtureFile('tiny/model.official.safetensors'));
