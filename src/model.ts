@@ -18,7 +18,7 @@ import type { GpuSource } from './backend/webgpu-device.js';
 import type { Manifest } from './manifest.js';
 import { parseConfig } from './config.js';
 import { SafetensorsFile } from './safetensors.js';
-import { loadWeights } from './weights.js';
+import { firstNonFinite, loadWeights } from './weights.js';
 
 export interface ForwardOptions {
   /** Images in `pixels` (N). */
@@ -126,6 +126,9 @@ export class MaeModel {
   /** Loads model folders (set by the Node entry; absent in browsers and edge runtimes). */
   static folderLoader?: (opts: LoadOptions) => Promise<ModelSource>;
 
+  /** Cores kernel threads may use (set by the Node entry; elsewhere navigator.hardwareConcurrency). */
+  static availableThreads?: () => number;
+
   private constructor(readonly config: MaeConfig, private readonly backend: MaeBackend, private readonly preprocessorJson: unknown) {
     this.shapes = shapesOf(config);
   }
@@ -152,10 +155,14 @@ export class MaeModel {
    * kernel module.
    */
   static async load(source: string | LoadOptions | ModelSource | BytesSource): Promise<MaeModel> {
+    if (typeof source !== 'string') checkLoadArgument(source);
     if (typeof source === 'string' || !('kernels' in source)) {
       const load = MaeModel.folderLoader ?? (await importNodeLoader());
-      return MaeModel.load(await load(typeof source === 'string' ? { model: source } : source));
+      const opts = typeof source === 'string' ? { model: source } : checkLoadOptions(source);
+      checkThreads(opts.threads);
+      return MaeModel.load(await load(opts));
     }
+    checkThreads(source.threads);
     if (isBytesSource(source)) return MaeModel.load(await fromBytes(source));
     let backend: MaeBackend;
     try {
@@ -174,6 +181,12 @@ export class MaeModel {
     const c = this.config;
     if (!(pixels instanceof Float32Array) || pixels.length !== batch * per) {
       throw new InputError(`pixel_values: expected [N,C,H,W] = [${batch},${c.numChannels},${c.imageSize},${c.imageSize}] (${batch * per} values), got ${pixels?.length ?? typeof pixels} values`);
+    }
+    const at = firstNonFinite(pixels);
+    if (at >= 0) {
+      const side = c.imageSize;
+      const index = [Math.floor(at / per), Math.floor(at / (side * side)) % c.numChannels, Math.floor(at / side) % side, at % side];
+      throw new InputError(`pixel_values: value at [${index.join(',')}] is ${pixels[at]}; pixels must be finite`);
     }
   }
 
@@ -241,6 +254,57 @@ export class MaeModel {
 }
 
 
+/** What a value is, for an error message. */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return `a ${v.constructor.name}`;
+  return typeof v === 'object' ? 'an object' : typeof v === 'string' ? `'${v}'` : `${typeof v} ${String(v)}`;
+}
+
+const isBytes = (v: unknown): boolean => v instanceof Uint8Array || v instanceof ArrayBuffer;
+
+function checkLoadArgument(source: unknown): void {
+  if (typeof source !== 'object' || source === null || Array.isArray(source)) {
+    throw new InputError(`MaeModel.load: expected a model folder path, LoadOptions ({ model, weights, config, … }) or { config, weights, kernels }, got ${kindOf(source)}`);
+  }
+  const s = source as Record<string, unknown>;
+  if ('kernels' in s) {
+    const k = s.kernels as Record<string, unknown> | null;
+    if (typeof k !== 'object' || k === null || !('module' in k)) {
+      throw new InputError(`MaeModel.load: kernels must be { module, manifest } (kernels.wasm and manifest.json from edge-mae build --out DIR), got ${kindOf(k)}`);
+    }
+    if (isBytes(s.weights)) {
+      if (!(k.module instanceof WebAssembly.Module || isBytes(k.module))) throw new InputError(`MaeModel.load: kernels.module must be a WebAssembly.Module or the bytes of kernels.wasm, got ${kindOf(k.module)}`);
+      if (typeof k.manifest !== 'object' || k.manifest === null) throw new InputError(`MaeModel.load: kernels.manifest must be manifest.json's object, got ${kindOf(k.manifest)}`);
+      if (typeof s.config !== 'object' || s.config === null || Array.isArray(s.config)) throw new InputError(`MaeModel.load: config must be a parsed config or config.json's object, got ${kindOf(s.config)}`);
+    }
+  }
+}
+
+/** LoadOptions name files: a config or weights given as data (bytes, objects) needs the kernels too. */
+function checkLoadOptions(opts: LoadOptions): LoadOptions {
+  const o = opts as unknown as Record<string, unknown>;
+  if (isBytes(o.weights) || (typeof o.config === 'object' && o.config !== null)) {
+    throw new InputError('MaeModel.load({ config, weights }) needs kernels: { module, manifest } (kernels.wasm and manifest.json from edge-mae build --out DIR); or pass a model folder path, or file paths as { model, config, weights }');
+  }
+  for (const field of ['model', 'weights', 'config', 'cacheDir'] as const) {
+    if (o[field] !== undefined && typeof o[field] !== 'string') throw new InputError(`MaeModel.load: '${field}' must be a path (string), got ${kindOf(o[field])}`);
+  }
+  if (o.simd !== undefined && !['auto', 'simd128', 'relaxed'].includes(o.simd as string)) {
+    throw new InputError(`MaeModel.load: 'simd' must be 'auto', 'simd128' or 'relaxed', got ${kindOf(o.simd)}`);
+  }
+  return opts;
+}
+
+/** Kernel threads: a positive integer, at most the cores there are (checked before anything is compiled or started). */
+function checkThreads(threads: unknown): void {
+  if (threads === undefined) return;
+  if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1) throw new InputError(`threads must be a positive integer, got ${kindOf(threads)}`);
+  const cores = MaeModel.availableThreads?.() ?? ((globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency || undefined);
+  if (cores !== undefined && threads > cores) throw new InputError(`threads: ${threads} is more than the ${cores} cores here; at most ${cores}`);
+}
+
 function isBytesSource(s: ModelSource | BytesSource): s is BytesSource {
   return s.weights instanceof Uint8Array || s.weights instanceof ArrayBuffer;
 }
@@ -256,14 +320,15 @@ async function fromBytes(s: BytesSource): Promise<ModelSource> {
 }
 
 /**
- * The Node folder loader, imported on demand when the Node entry has not registered it. The
- * specifier is a variable so that browser and edge bundles do not pull Node code in.
+ * The Node entry, imported on demand when it was not (it registers the folder loader and the core
+ * count). The specifier is a variable so that browser and edge bundles do not pull Node code in.
  */
 async function importNodeLoader(): Promise<(opts: LoadOptions) => Promise<ModelSource>> {
-  const specifier = './node/load.js';
+  const specifier = './node/index.js';
   try {
-    return ((await import(/* @vite-ignore */ specifier)) as { loadModelSource: (opts: LoadOptions) => Promise<ModelSource> }).loadModelSource;
+    await import(/* @vite-ignore */ specifier);
   } catch (e) {
     throw new InputError(`loading a model from a path needs Node (file system); here pass the bytes: MaeModel.load({ config, weights, kernels }) (${(e as Error).message})`);
   }
+  return MaeModel.folderLoader!;
 }

@@ -7,7 +7,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError, MaeModel, encode, loadImage, preprocess, reconstruct, renderFigure, score, seededNoise, type RawImage } from '../src/index.js';
 import { maskSeed } from '../src/jobs/score.js';
@@ -187,4 +188,58 @@ test('encode: [N, 128] embeddings; mean = mean of model.encode\'s patch tokens, 
   assert.ok(worstMean <= 1e-6, `mean pooling off by ${worstMean}`);
   assert.ok(worstCls <= 1e-6, `cls token off by ${worstCls}`);
   assert.ok(worstDefault <= 1e-6, `default pooling differs from mean by ${worstDefault}`);
+});
+
+test('forward and encode refuse NaN and infinite pixels, naming the value\'s [n,c,y,x]', async () => {
+  const bad = pixels.slice();
+  bad[1 * SIZE * SIZE + 5 * SIZE + 7] = NaN; // image 1, channel 0, row 5, column 7
+  const named = (what: string) => (e: unknown) => e instanceof InputError && e.message === `pixel_values: value at [1,0,5,7] is ${what}; pixels must be finite`;
+  await assert.rejects(model.forward(bad, { batch: N, seed: 0 }), named('NaN'));
+  await assert.rejects(model.encode(bad, { batch: N }), named('NaN'));
+  bad[1 * SIZE * SIZE + 5 * SIZE + 7] = -Infinity;
+  await assert.rejects(model.forward(bad, { batch: N, seed: 0 }), named('-Infinity'));
+  await assert.rejects(encode(model, bad, { batch: N }), named('-Infinity'));
+});
+
+test('MaeModel.load with arguments of the wrong type says what it needs, in a typed error', async () => {
+  const config = CFG;
+  const weights = new Uint8Array(readFileSync(join(DIR, 'model.safetensors')));
+  const refused = async (source: unknown, pattern: RegExp) =>
+    assert.rejects(MaeModel.load(source as Parameters<typeof MaeModel.load>[0]), (e: unknown) => {
+      assert.ok(e instanceof InputError, `expected InputError, got ${String(e)}`);
+      assert.match(e.message, pattern);
+      return true;
+    });
+  // Was: "config '[object Object]': no such file".
+  await refused({ config, weights }, /^MaeModel\.load\(\{ config, weights \}\) needs kernels: \{ module, manifest \}.*or pass a model folder path/);
+  await refused({ model: DIR, config }, /needs kernels/);
+  await refused(42, /expected a model folder path, LoadOptions .* got number 42/);
+  await refused(null, /got null/);
+  await refused(undefined, /got undefined/);
+  await refused({ model: 42 }, /'model' must be a path \(string\), got number 42/);
+  await refused({ model: DIR, cacheDir: ['x'] }, /'cacheDir' must be a path \(string\), got an array/);
+  await refused({ model: DIR, simd: 'fast' }, /'simd' must be 'auto', 'simd128' or 'relaxed', got 'fast'/);
+  await refused({ config, weights, kernels: null }, /kernels must be \{ module, manifest \}.*got null/);
+  await refused({ config, weights, kernels: { module: 'kernels.wasm', manifest: {} } }, /kernels\.module must be a WebAssembly\.Module or the bytes of kernels\.wasm, got 'kernels\.wasm'/);
+  await refused({ config, weights, kernels: { module: new Uint8Array(8) } }, /kernels\.manifest must be manifest\.json's object, got undefined/);
+  await refused({ config: 'config.json', weights, kernels: { module: new Uint8Array(8), manifest: {} } }, /config must be a parsed config or config\.json's object, got 'config\.json'/);
+});
+
+test('MaeModel.load refuses threads that are not a positive integer or exceed the cores, before compiling or starting anything', async () => {
+  const cores = availableParallelism();
+  const cacheDir = mkdtempSync(join(tmpdir(), 'edge-mae-threads-'));
+  try {
+    for (const [threads, pattern] of [
+      [cores + 1, new RegExp(`^threads: ${cores + 1} is more than the ${cores} cores here; at most ${cores}$`)],
+      [1000, /^threads: 1000 is more than the \d+ cores here/],
+      [0, /^threads must be a positive integer, got number 0$/],
+      [1.5, /^threads must be a positive integer, got number 1\.5$/],
+      ['2', /^threads must be a positive integer, got '2'$/],
+    ] as const) {
+      await assert.rejects(MaeModel.load({ model: DIR, cacheDir, threads: threads as number }), (e: unknown) => e instanceof InputError && pattern.test(e.message));
+    }
+    assert.deepEqual(readdirSync(cacheDir), [], 'no kernel module was built');
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
 });

@@ -3,10 +3,12 @@
  * plus loading model folders and files, compiling kernels for a config, kernel threads, and the
  * Fashion-MNIST files.
  */
+import { availableParallelism } from 'node:os';
 import { MaeModel } from '../model.js';
 import { loadModelSource } from './load.js';
 
 MaeModel.folderLoader = loadModelSource;
+MaeModel.availableThreads = availableParallelism;
 
 export * from '../index.js';
 export { loadModelSource, compileKernels, readConfig } from './load.js';
