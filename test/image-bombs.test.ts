@@ -265,3 +265,24 @@ test('server: each bomb POSTed to /reconstruct gets a 4xx JSON within 1 s while 
     child.kill('SIGKILL');
   }
 });
+
+test('CLI image batches check the model size from the header before decoding', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { imageFiles } = await import('../src/node/image-files.js');
+  const { pixelBatches } = await import('../src/cli/image-batches.js');
+  const dir = mkdtempSync(join(tmpdir(), 'edge-mae-bombs-'));
+  try {
+    const file = join(dir, 'big.png');
+    writeFileSync(file, png(4000, 4000, undefined)); // a header, no image data
+    const model = { preprocessor: parsePreprocessorConfig({ do_resize: false, size: 28 }, 28, 1), config: { numChannels: 1, imageSize: 28 } };
+    const skipped: string[] = [];
+    const batches = [...pixelBatches(imageFiles([file]), model as unknown as Parameters<typeof pixelBatches>[1], 4, (why) => skipped.push(why))];
+    assert.equal(batches.length, 0);
+    assert.equal(skipped.length, 1);
+    assert.match(skipped[0]!, /big\.png: image is 4000×4000 but the model needs 28×28/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
