@@ -19,8 +19,9 @@ export * from './errors.js';
 export { chooseSimd, relaxedSimdSupported, type SimdVariant } from './simd-support.js';
 
 // Images in, pictures out.
-export { type RawImage, decodeImage as loadImage } from './image/decode.js';
-export { type PreprocessorConfig, parsePreprocessorConfig, preprocessImage } from './image/preprocess.js';
+export { type RawImage, type DecodeLimits, decodeImage as loadImage } from './image/decode.js';
+export { type ImageSize, imageSize } from './image/image-size.js';
+export { type PreprocessorConfig, parsePreprocessorConfig, preprocessImage, checkImageSize } from './image/preprocess.js';
 export { encodePng } from './image/encode-png.js';
 export { preprocess } from './jobs/preprocess.js';
 export { reconstruct, type Reconstruction, type ReconstructOptions } from './jobs/reconstruct.js';

@@ -3,7 +3,7 @@
  * through `skip` (its error message names the file) and left out; the rest of its batch still runs.
  */
 import { EdgeMaeError, ImageError } from '../errors.js';
-import { preprocessImage } from '../image/preprocess.js';
+import { checkImageSize, preprocessImage } from '../image/preprocess.js';
 import type { MaeModel } from '../model.js';
 import type { ImageItem } from '../node/image-files.js';
 import { imagePixels } from '../patchify.js';
@@ -25,7 +25,8 @@ export function* pixelBatches(items: readonly ImageItem[], model: MaeModel, batc
     const parts: Float32Array[] = [];
     for (const item of items.slice(i, i + batchSize)) {
       try {
-        parts.push(preprocessImage(item.load(), model.preprocessor, model.config.numChannels as 1 | 3));
+        const img = item.load({ checkSize: (s) => checkImageSize(s, model.preprocessor, item.name) });
+        parts.push(preprocessImage(img, model.preprocessor, model.config.numChannels as 1 | 3));
         names.push(item.name);
       } catch (e) {
         if (!(e instanceof EdgeMaeError)) throw e;

@@ -17,10 +17,15 @@
  * JPEGs come out with one channel. EXIF orientation is not applied (neither Pillow's open() nor
  * Hugging Face applies it).
  *
+ * Both decoders check the size in the header against DecodeLimits before they allocate for the
+ * pixels, and their work is bounded by the input: PNG's zlib stream is inflated into exactly the
+ * bytes the header calls for and refused when it holds more; JPEG bounds its scans (jpeg.ts).
+ *
  * Every failure is an ImageError naming the file and the problem in one line.
  */
-import { unzlibSync } from 'fflate';
+import { Unzlib } from 'fflate';
 import { ImageError } from '../errors.js';
+import type { ImageSize } from './image-size.js';
 import { decodeJpeg, JpegError } from './jpeg.js';
 
 export interface RawImage {
@@ -40,6 +45,26 @@ export interface RawImage {
  * the same limit guards against huge allocations here.
  */
 export const MAX_IMAGE_PIXELS = 2 * Math.floor((1024 * 1024 * 1024) / 4 / 3);
+
+/** What decodeImage accepts, checked on the header's size before anything is allocated for the pixels. */
+export interface DecodeLimits {
+  /** Most pixels, width × height (default MAX_IMAGE_PIXELS). */
+  maxPixels?: number;
+  /** Longest side, pixels (default: only maxPixels applies). */
+  maxSide?: number;
+  /** Called with the header's size once the limits pass, before decoding; throws to refuse the image (e.g. checkImageSize for a model). */
+  checkSize?: (size: ImageSize) => void;
+}
+
+function checkLimits(size: ImageSize, limits: DecodeLimits, name: string): void {
+  const { width, height } = size;
+  const maxPixels = limits.maxPixels ?? MAX_IMAGE_PIXELS;
+  if (limits.maxSide !== undefined && (width > limits.maxSide || height > limits.maxSide)) {
+    throw new ImageError(`${name}: image too large (${width}×${height} pixels, limit ${limits.maxSide} per side)`);
+  }
+  if (width * height > maxPixels) throw new ImageError(`${name}: image too large (${width}×${height} pixels, limit ${maxPixels})`);
+  limits.checkSize?.(size);
+}
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -68,15 +93,17 @@ function describeMagic(bytes: Uint8Array): string {
 
 /**
  * Decodes PNG or JPEG bytes (detected by their magic bytes). `name` (the file name) is used in
- * error messages and stored on the result.
+ * error messages and stored on the result. The size in the header must pass `limits` before any
+ * pixel is decoded; a file whose header gives no size fails there.
  */
-export function decodeImage(bytes: Uint8Array, name = 'image'): RawImage {
+export function decodeImage(bytes: Uint8Array, name = 'image', limits: DecodeLimits = {}): RawImage {
   if (!(bytes instanceof Uint8Array)) throw new ImageError(`${name}: expected the file's bytes (a Uint8Array)`);
   if (bytes.length === 0) throw new ImageError(`${name}: empty file, not an image`);
   const format = sniffImageFormat(bytes);
+  const check = (width: number, height: number) => checkLimits({ width, height }, limits, name);
   let img: RawImage;
-  if (format === 'png') img = decodePngBytes(bytes, name);
-  else if (format === 'jpeg') img = decodeJpegBytes(bytes, name);
+  if (format === 'png') img = decodePngBytes(bytes, name, check);
+  else if (format === 'jpeg') img = decodeJpegBytes(bytes, name, check);
   else {
     if (bytes.length < 8 && PNG_SIGNATURE.slice(0, bytes.length).every((b, i) => bytes[i] === b)) {
       throw new ImageError(`${name}: truncated PNG (${bytes.length} bytes, shorter than the signature)`);
@@ -132,7 +159,44 @@ const ADAM7 = [
   [0, 1, 1, 2],
 ] as const;
 
-function decodePngBytes(bytes: Uint8Array, name: string): RawImage {
+/** Compressed bytes pushed to the inflater at a time: each push yields at most ~1032× as much. */
+const INFLATE_CHUNK = 4096;
+
+/**
+ * Inflates a zlib stream into exactly `size` bytes (or fewer, when it ends early), refusing a
+ * stream that holds more as soon as it yields the first byte too many. Input goes in small
+ * chunks, so a bomb is stopped after one chunk's output. Inflating stops at the first chunk that
+ * yields nothing: past the end of the stream the inflater would only buffer the rest.
+ */
+function inflateExactly(compressed: Uint8Array, size: number, fail: (problem: string) => never): Uint8Array {
+  const out = new Uint8Array(size);
+  let filled = 0;
+  const z = new Unzlib((chunk) => {
+    if (filled + chunk.length > size) fail(`corrupt PNG (image data inflates to more than the ${size} bytes its header calls for)`);
+    out.set(chunk, filled);
+    filled += chunk.length;
+  });
+  for (let at = 0; at < compressed.length; at += INFLATE_CHUNK) {
+    const before = filled;
+    z.push(compressed.subarray(at, at + INFLATE_CHUNK), false);
+    if (filled === before) break;
+  }
+  z.push(new Uint8Array(0), true);
+  return out.subarray(0, filled);
+}
+
+/** Bytes of the filtered rows (a filter byte each) of every pass, as the zlib stream must hold them. */
+function inflatedSize(width: number, height: number, bitsPerPixel: number, interlace: number): number {
+  let n = 0;
+  for (const [x0, y0, dx, dy] of interlace === 1 ? ADAM7 : ([[0, 0, 1, 1]] as const)) {
+    const pw = width > x0 ? Math.ceil((width - x0) / dx) : 0;
+    const ph = height > y0 ? Math.ceil((height - y0) / dy) : 0;
+    if (pw > 0 && ph > 0) n += ph * (1 + Math.ceil((pw * bitsPerPixel) / 8));
+  }
+  return n;
+}
+
+function decodePngBytes(bytes: Uint8Array, name: string, checkSize: (width: number, height: number) => void): RawImage {
   const fail = (problem: string): never => {
     throw new ImageError(`${name}: ${problem}`);
   };
@@ -144,7 +208,8 @@ function decodePngBytes(bytes: Uint8Array, name: string): RawImage {
   let interlace = 0;
   let palette: Uint8Array | undefined;
   let paletteAlpha: Uint8Array | undefined;
-  const idat: Uint8Array[] = [];
+  /** [start, end) of each IDAT chunk's data, flat. */
+  const idat: number[] = [];
   let idatBytes = 0;
   let sawIend = false;
   let first = true;
@@ -181,7 +246,7 @@ function decodePngBytes(bytes: Uint8Array, name: string): RawImage {
         if (data[10] !== 0 || data[11] !== 0) fail('unsupported PNG (unknown compression or filter method)');
         if (interlace > 1) fail(`unsupported PNG (interlace method ${interlace})`);
         if (width === 0 || height === 0) fail(`corrupt PNG (size ${width}×${height})`);
-        if (width * height > MAX_IMAGE_PIXELS) fail(`image too large (${width}×${height} pixels, limit ${MAX_IMAGE_PIXELS})`);
+        checkSize(width, height);
         break;
       }
       case 'PLTE':
@@ -193,7 +258,7 @@ function decodePngBytes(bytes: Uint8Array, name: string): RawImage {
         // gray/RGB colour keys are ignored: Pillow's convert("RGB") drops them too.
         break;
       case 'IDAT':
-        idat.push(data);
+        idat.push(dataStart, dataEnd);
         idatBytes += length;
         break;
       case 'IEND':
@@ -212,24 +277,22 @@ function decodePngBytes(bytes: Uint8Array, name: string): RawImage {
   if (colorType === 3 && !palette) fail('corrupt PNG (palette image without a PLTE chunk)');
 
   const compressed = new Uint8Array(idatBytes);
-  {
-    let o = 0;
-    for (const c of idat) {
-      compressed.set(c, o);
-      o += c.length;
-    }
+  for (let i = 0, o = 0; i < idat.length; i += 2) {
+    compressed.set(bytes.subarray(idat[i], idat[i + 1]), o);
+    o += idat[i + 1]! - idat[i]!;
   }
+  const channels = COLOR_TYPES[colorType]!.channels;
+  const bitsPerPixel = channels * depth;
   let raw: Uint8Array;
   try {
-    raw = unzlibSync(compressed);
+    raw = inflateExactly(compressed, inflatedSize(width, height, bitsPerPixel, interlace), fail);
   } catch (e) {
+    if (e instanceof ImageError) throw e;
     const msg = e instanceof Error ? e.message : String(e);
     if (/EOF/i.test(msg)) fail(`truncated PNG (image data stream ends early${sawIend ? '' : ', no IEND chunk'})`);
     fail(`corrupt PNG (image data does not inflate: ${msg})`);
   }
 
-  const channels = COLOR_TYPES[colorType]!.channels;
-  const bitsPerPixel = channels * depth;
   const bpp = Math.max(1, bitsPerPixel >> 3); // filter byte distance
   const rowBytes = (w: number) => Math.ceil((w * bitsPerPixel) / 8);
   // Unfiltered, packed rows of the whole image.
@@ -264,7 +327,6 @@ function decodePngBytes(bytes: Uint8Array, name: string): RawImage {
       cur = t;
     }
   }
-  // Extra data after the last row is ignored (libpng warns, Pillow accepts).
 
   return unpackPng(packed, width, height, depth, colorType, stride, palette, paletteAlpha);
 }
@@ -396,9 +458,9 @@ function unpackPng(
 // ---------------------------------------------------------------------------------------------
 // JPEG
 
-function decodeJpegBytes(bytes: Uint8Array, name: string): RawImage {
+function decodeJpegBytes(bytes: Uint8Array, name: string, checkFrame: (width: number, height: number) => void): RawImage {
   try {
-    const j = decodeJpeg(bytes, { maxPixels: MAX_IMAGE_PIXELS });
+    const j = decodeJpeg(bytes, { checkFrame });
     return { width: j.width, height: j.height, channels: j.channels, bitDepth: 8, data: j.data };
   } catch (e) {
     if (e instanceof JpegError) throw new ImageError(`${name}: ${e.message}`);

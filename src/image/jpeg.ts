@@ -17,6 +17,12 @@
  * bits), but data that stops before the end-of-image marker is an error, as in Pillow
  * ("image file is truncated"). Arithmetic coding, lossless, hierarchical and 12-bit JPEGs are
  * rejected as unsupported.
+ *
+ * The work is bounded by the input: at most MAX_SCANS scans (the limit libjpeg-turbo's own
+ * fuzzers set), and all scans together may visit no more blocks than FREE_PASSES passes over the
+ * frame plus VISITS_PER_BYTE per byte of the file, checked before each scan starts. (A scan of a
+ * few bytes can cover every block of a 4096×4096 frame with one EOB run, so thousands of them
+ * would otherwise hold the CPU for minutes.)
  */
 
 /** Thrown for unreadable JPEG data; decode.ts turns it into an ImageError naming the file. */
@@ -37,9 +43,73 @@ export interface DecodedJpeg {
   data: Uint8Array;
 }
 
-export interface JpegLimits {
-  /** Refuse frames with more pixels than this. */
-  maxPixels: number;
+export interface JpegOptions {
+  /** Called with the frame's size before anything is allocated for it; throws to refuse the image. */
+  checkFrame(width: number, height: number): void;
+}
+
+/** Most scans a JPEG may have (libjpeg-turbo's fuzzers set TJPARAM_SCANLIMIT to 500). */
+export const MAX_SCANS = 500;
+/** Block visits every image may spend, in passes over its frame: any usual progressive script fits. */
+const FREE_PASSES = 16;
+/** Further block visits each byte of the file pays for. */
+const VISITS_PER_BYTE = 4;
+
+const EOI = 0xd9;
+const SOS = 0xda;
+
+/** A marker and, for markers that have one, its segment's payload [start, end). */
+interface Marker {
+  code: number;
+  start: number;
+  end: number;
+}
+
+/** Markers without a length: SOI, EOI, RSTn, TEM, and the stuffed 0x00 libjpeg steps over. */
+const standsAlone = (m: number): boolean => m === 0xd8 || m === EOI || (m >= 0xd0 && m <= 0xd7) || m === 0x01 || m === 0x00;
+
+/** SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC): the markers that carry the frame size. */
+const isFrameHeader = (m: number): boolean => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+
+/**
+ * The first marker at or after `pos`, found as libjpeg's next_marker does (bytes before an 0xFF
+ * are skipped as garbage, fill 0xFF bytes too), with its segment; undefined when the data ends
+ * first. The decoder and the size sniffer (jpegFrameSize) both walk files with this, so they read
+ * the same structure.
+ */
+function readMarker(data: Uint8Array, pos: number): Marker | undefined {
+  while (pos < data.length && data[pos] !== 0xff) pos++;
+  while (pos < data.length && data[pos] === 0xff) pos++;
+  if (pos >= data.length) return undefined;
+  const code = data[pos++]!;
+  if (standsAlone(code)) return { code, start: pos, end: pos };
+  const hex = code.toString(16);
+  if (pos + 2 > data.length) throw new JpegError(`truncated JPEG (ends inside marker 0x${hex})`, 'truncated');
+  const len = (data[pos]! << 8) | data[pos + 1]!;
+  if (len < 2) throw new JpegError(`corrupt JPEG (marker 0x${hex} with length ${len})`, 'corrupt');
+  if (pos + len > data.length) throw new JpegError(`truncated JPEG (marker 0x${hex} needs ${len} bytes, ${data.length - pos} left)`, 'truncated');
+  return { code, start: pos + 2, end: pos + len };
+}
+
+/**
+ * The frame size from the first SOFn segment, reached exactly as decodeJpeg reaches it; undefined
+ * when that walk meets a scan, the end of the image or a bad segment first (decodeJpeg fails there).
+ */
+export function jpegFrameSize(data: Uint8Array): { width: number; height: number } | undefined {
+  if (data.length < 2 || data[0] !== 0xff || data[1] !== 0xd8) return undefined;
+  try {
+    for (let m = readMarker(data, 2); m; m = readMarker(data, m.end)) {
+      if (m.code === EOI || m.code === SOS) return undefined;
+      if (isFrameHeader(m.code)) {
+        if (m.end - m.start < 6) return undefined;
+        return { height: (data[m.start + 1]! << 8) | data[m.start + 2]!, width: (data[m.start + 3]! << 8) | data[m.start + 4]! };
+      }
+    }
+  } catch (e) {
+    if (e instanceof JpegError) return undefined;
+    throw e;
+  }
+  return undefined;
 }
 
 /** Zigzag index → natural (row-major) index, padded with 63 for corrupt run lengths (as libjpeg). */
@@ -50,8 +120,9 @@ const NATURAL_ORDER = new Int32Array([
 ]);
 
 interface Huffman {
-  /** 9-bit lookahead: (length << 8) | symbol, 0 when the code is longer. */
-  look: Int32Array;
+  counts: Uint8Array;
+  /** 9-bit lookahead: (length << 8) | symbol, 0 when the code is longer; built when a scan first uses the table. */
+  look: Int32Array | undefined;
   maxcode: Int32Array; // per length 1..16, -1 when none
   valptr: Int32Array;
   mincode: Int32Array;
@@ -60,11 +131,11 @@ interface Huffman {
 
 const LOOK_BITS = 9;
 
+/** Checks a DHT table and derives its code limits; the lookahead table waits for a scan (withLookahead). */
 function buildHuffman(counts: Uint8Array, values: Uint8Array): Huffman {
   const maxcode = new Int32Array(18).fill(-1);
   const valptr = new Int32Array(17);
   const mincode = new Int32Array(17);
-  const look = new Int32Array(1 << LOOK_BITS);
   let code = 0;
   let k = 0;
   for (let l = 1; l <= 16; l++) {
@@ -72,20 +143,36 @@ function buildHuffman(counts: Uint8Array, values: Uint8Array): Huffman {
     if (n > 0) {
       valptr[l] = k;
       mincode[l] = code;
-      for (let i = 0; i < n; i++, k++, code++) {
-        if (l <= LOOK_BITS) {
-          const shift = LOOK_BITS - l;
-          const base = code << shift;
-          for (let j = 0; j < 1 << shift; j++) look[base + j] = (l << 8) | values[k]!;
-        }
-      }
+      code += n;
+      k += n;
       maxcode[l] = code - 1;
     }
     if (n > 0 && code >= 1 << l) throw new JpegError('corrupt JPEG (bad Huffman table)', 'corrupt');
     code <<= 1;
   }
   maxcode[17] = 0x7fffffff; // sentinel
-  return { look, maxcode, valptr, mincode, values };
+  return { counts, look: undefined, maxcode, valptr, mincode, values };
+}
+
+/**
+ * The table with its lookahead built (once per table). Deferred from DHT to the first scan that
+ * uses it, as libjpeg does, so a file of repeated DHT segments costs only its bytes.
+ */
+function withLookahead(t: Huffman): Huffman {
+  if (t.look) return t;
+  const look = new Int32Array(1 << LOOK_BITS);
+  let code = 0;
+  let k = 0;
+  for (let l = 1; l <= LOOK_BITS; l++) {
+    const shift = LOOK_BITS - l;
+    for (let i = 0; i < t.counts[l - 1]!; i++, k++, code++) {
+      const base = code << shift;
+      for (let j = 0; j < 1 << shift; j++) look[base + j] = (l << 8) | t.values[k]!;
+    }
+    code <<= 1;
+  }
+  t.look = look;
+  return t;
 }
 
 interface Component {
@@ -115,6 +202,8 @@ class BitReader {
   private cnt = 0;
   /** Set once a marker stops the entropy data; zero bits follow (libjpeg). */
   markerHit = false;
+  /** Zero bits stuffed in after the marker. */
+  private zeros = 0;
   constructor(
     private readonly data: Uint8Array,
     start: number,
@@ -142,6 +231,7 @@ class BitReader {
         this.pos++;
       }
     }
+    if (this.markerHit) this.zeros += 8;
     this.buf = ((this.buf << 8) | byte) & 0xffffff;
     this.cnt += 8;
   }
@@ -160,7 +250,7 @@ class BitReader {
   }
   decode(t: Huffman): number {
     const p = this.peek16();
-    const e = t.look[p >>> (16 - LOOK_BITS)]!;
+    const e = t.look![p >>> (16 - LOOK_BITS)]!;
     if (e !== 0) {
       this.cnt -= e >>> 8;
       return e & 0xff;
@@ -176,11 +266,19 @@ class BitReader {
     this.cnt -= 16;
     return 0;
   }
-  /** Drops buffered bits (restart or end of scan). */
-  reset(): void {
+  /**
+   * Whether decoding has used stuffed zero bits: libjpeg's insufficient_data, after which it
+   * leaves the rest of the segment's MCUs as they are (zero: uniform gray) instead of decoding them.
+   */
+  get outOfData(): boolean {
+    return this.zeros > this.cnt;
+  }
+  /** Drops buffered bits at a restart; `stayOutOfData` when no RSTn marker followed (libjpeg keeps the flag then). */
+  reset(stayOutOfData: boolean): void {
     this.buf = 0;
     this.cnt = 0;
-    this.markerHit = false;
+    this.markerHit = stayOutOfData;
+    this.zeros = stayOutOfData ? 1 : 0;
   }
 }
 
@@ -189,7 +287,7 @@ function extend(v: number, s: number): number {
 }
 
 /** Decodes JPEG bytes (starting with FF D8) to gray or RGB pixels. */
-export function decodeJpeg(data: Uint8Array, limits: JpegLimits): DecodedJpeg {
+export function decodeJpeg(data: Uint8Array, options: JpegOptions): DecodedJpeg {
   const fail = (msg: string, kind: JpegError['kind'] = 'corrupt'): never => {
     throw new JpegError(msg, kind);
   };
@@ -201,28 +299,20 @@ export function decodeJpeg(data: Uint8Array, limits: JpegLimits): DecodedJpeg {
   let restartInterval = 0;
   let jfif = false;
   let adobeTransform = -1;
-  let sawEoi = false;
+  let scans = 0;
+  /** Block visits the scans may still make (set at the frame header). */
+  let budget = 0;
   let pos = 2;
 
   const u16 = (p: number) => (data[p]! << 8) | data[p + 1]!;
 
-  while (!sawEoi) {
-    // Find the next marker (libjpeg skips garbage bytes with a warning).
-    while (pos < data.length && data[pos] !== 0xff) pos++;
-    while (pos < data.length && data[pos] === 0xff) pos++;
-    if (pos >= data.length) fail(frame ? 'truncated JPEG (no end-of-image marker)' : 'truncated JPEG (ends before the image data)', 'truncated');
-    const marker = data[pos++]!;
-    if (marker === 0xd9) {
-      sawEoi = true;
-      break;
-    }
-    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01 || marker === 0x00) continue;
-    if (pos + 2 > data.length) fail(`truncated JPEG (ends inside marker 0x${marker.toString(16)})`, 'truncated');
-    const len = u16(pos);
-    if (len < 2) fail(`corrupt JPEG (marker 0x${marker.toString(16)} with length ${len})`);
-    if (pos + len > data.length) fail(`truncated JPEG (marker 0x${marker.toString(16)} needs ${len} bytes, ${data.length - pos} left)`, 'truncated');
-    const seg = data.subarray(pos + 2, pos + len);
-    const segEnd = pos + len;
+  for (;;) {
+    const m = readMarker(data, pos) ?? fail(frame ? 'truncated JPEG (no end-of-image marker)' : 'truncated JPEG (ends before the image data)', 'truncated');
+    const marker = m.code;
+    if (marker === EOI) break;
+    const seg = data.subarray(m.start, m.end);
+    const start = m.start;
+    pos = m.end;
     switch (marker) {
       case 0xe0:
         if (seg.length >= 5 && seg[0] === 0x4a && seg[1] === 0x46 && seg[2] === 0x49 && seg[3] === 0x46 && seg[4] === 0) jfif = true;
@@ -265,7 +355,7 @@ export function decodeJpeg(data: Uint8Array, limits: JpegLimits): DecodedJpeg {
       }
       case 0xdd:
         if (seg.length < 2) fail('corrupt JPEG (short restart interval marker)');
-        restartInterval = u16(pos + 2);
+        restartInterval = u16(start);
         break;
       case 0xc0:
       case 0xc1:
@@ -274,12 +364,12 @@ export function decodeJpeg(data: Uint8Array, limits: JpegLimits): DecodedJpeg {
         if (seg.length < 6) fail('corrupt JPEG (short frame header)');
         const precision = seg[0]!;
         if (precision !== 8) fail(`unsupported JPEG (${precision}-bit samples)`, 'unsupported');
-        const height = u16(pos + 3);
-        const width = u16(pos + 5);
+        const height = u16(start + 1);
+        const width = u16(start + 3);
         const nc = seg[5]!;
         if (height === 0) fail('unsupported JPEG (height defined by a DNL marker)', 'unsupported');
         if (width === 0) fail('corrupt JPEG (width 0)');
-        if (width * height > limits.maxPixels) fail(`image too large (${width}×${height} pixels, limit ${limits.maxPixels})`, 'unsupported');
+        options.checkFrame(width, height);
         if (nc !== 1 && nc !== 3 && nc !== 4) fail(`unsupported JPEG (${nc} colour components)`, 'unsupported');
         if (seg.length < 6 + 3 * nc) fail('corrupt JPEG (short frame header)');
         const comps: Component[] = [];
@@ -305,7 +395,9 @@ export function decodeJpeg(data: Uint8Array, limits: JpegLimits): DecodedJpeg {
           c.bpl = mcusPerLine * c.h;
           c.bpc = mcusPerColumn * c.v;
           c.coefs = new Int16Array(c.bpl * c.bpc * 64);
+          budget += FREE_PASSES * c.bpl * c.bpc;
         }
+        budget += VISITS_PER_BYTE * data.length;
         frame = { progressive: marker === 0xc2, width, height, comps, maxH, maxV, mcusPerLine, mcusPerColumn };
         break;
       }
@@ -323,8 +415,9 @@ export function decodeJpeg(data: Uint8Array, limits: JpegLimits): DecodedJpeg {
         fail(`unsupported JPEG (${what} coding; supported: baseline and progressive Huffman)`, 'unsupported');
         break;
       }
-      case 0xda: {
+      case SOS: {
         if (!frame) fail('corrupt JPEG (scan before the frame header)');
+        if (++scans > MAX_SCANS) fail(`unsupported JPEG (more than ${MAX_SCANS} scans)`, 'unsupported');
         const f = frame!;
         const ns = seg[0] ?? 0;
         if (ns < 1 || ns > 4 || seg.length < 1 + 2 * ns + 3) fail('corrupt JPEG (bad scan header)');
@@ -335,8 +428,10 @@ export function decodeJpeg(data: Uint8Array, limits: JpegLimits): DecodedJpeg {
           const td = seg[2 + 2 * i]! >> 4;
           const ta = seg[2 + 2 * i]! & 15;
           if (td > 3 || ta > 3) fail('corrupt JPEG (bad Huffman table selector)');
-          c.dcTable = dcTables[td];
-          c.acTable = acTables[ta];
+          const dc = dcTables[td];
+          const ac = acTables[ta];
+          c.dcTable = dc && withLookahead(dc);
+          c.acTable = ac && withLookahead(ac);
           if (!c.quant) {
             const q = qt[c.tq];
             if (!q) fail(`corrupt JPEG (quantisation table ${c.tq} is not defined)`);
@@ -351,17 +446,29 @@ export function decodeJpeg(data: Uint8Array, limits: JpegLimits): DecodedJpeg {
         if (f.progressive) {
           if (ss > se || se > 63 || (ss === 0 && se !== 0) || (ss > 0 && ns !== 1) || al > 13 || ah > 13) fail('corrupt JPEG (bad progressive scan parameters)');
         }
+        const visits = scanBlocks(f, scomps);
+        if (visits > budget) {
+          fail(`unsupported JPEG (its ${scans} scans would decode more blocks than ${FREE_PASSES} passes over the frame plus ${VISITS_PER_BYTE} per byte of the file)`, 'unsupported');
+        }
+        budget -= visits;
         // Sequential JPEGs: libjpeg only warns about other Ss/Se/Ah/Al; they are ignored.
-        pos = decodeScan(data, segEnd, f, scomps, restartInterval, f.progressive ? ss : 0, f.progressive ? se : 63, f.progressive ? ah : 0, f.progressive ? al : 0);
-        continue;
+        pos = decodeScan(data, pos, f, scomps, restartInterval, f.progressive ? ss : 0, f.progressive ? se : 63, f.progressive ? ah : 0, f.progressive ? al : 0);
+        break;
       }
       default:
         break; // APPn, COM, DNL, …: skipped
     }
-    pos = segEnd;
   }
   if (!frame) fail('corrupt JPEG (no frame header)');
   return finish(frame!, jfif, adobeTransform);
+}
+
+/** The blocks one scan visits: a single component's own blocks, or every block of every MCU. */
+function scanBlocks(f: { mcusPerLine: number; mcusPerColumn: number }, comps: Component[]): number {
+  if (comps.length === 1) return comps[0]!.blocksPerLine * comps[0]!.blocksPerColumn;
+  let perMcu = 0;
+  for (const c of comps) perMcu += c.h * c.v;
+  return f.mcusPerLine * f.mcusPerColumn * perMcu;
 }
 
 function decodeScan(
@@ -492,15 +599,21 @@ function decodeScan(
   for (let m = 0; m < total; m++) {
     if (restartInterval > 0 && m > 0 && m % restartInterval === 0) {
       // Restart: drop the buffered bits, consume RSTn, reset predictions and the EOB run.
-      r.reset();
       let p = r.pos;
       while (p < data.length && data[p] !== 0xff) p++;
       while (p < data.length && data[p] === 0xff) p++;
       if (p >= data.length) throw new JpegError('truncated JPEG (image data ends early)', 'truncated');
-      if (data[p]! >= 0xd0 && data[p]! <= 0xd7) r.pos = p + 1;
-      else r.pos = p - 1; // some other marker: zero bits until the end of the scan (libjpeg resyncs)
+      const rst = data[p]! >= 0xd0 && data[p]! <= 0xd7;
+      // Some other marker: zero bits until the end of the scan (libjpeg resyncs).
+      r.reset(!rst && r.outOfData);
+      r.pos = rst ? p + 1 : p - 1;
       for (const c of comps) c.pred = 0;
       eobrun = 0;
+    }
+    if (r.outOfData) {
+      // libjpeg leaves the rest of the segment as it is: nothing changes before a restart.
+      if (restartInterval === 0) break;
+      continue;
     }
     if (single) {
       const row = Math.floor(m / c0.blocksPerLine);

@@ -14,6 +14,7 @@
  */
 import { ConfigError, ImageError } from '../errors.js';
 import type { RawImage } from './decode.js';
+import type { ImageSize } from './image-size.js';
 import { resizeBilinearPil } from './resize.js';
 import { toChannels8 } from './rgb.js';
 
@@ -146,6 +147,18 @@ export function parsePreprocessorConfig(
 }
 
 /**
+ * Refuses an image that preprocessImage would refuse for its size, from the size alone (the
+ * header's, before decoding: pass it as DecodeLimits.checkSize): with do_resize false the image
+ * must already have the model's size. `name` names the image in the ImageError.
+ */
+export function checkImageSize(size: ImageSize, pp: PreprocessorConfig, name = 'image'): void {
+  const { height: H, width: W } = pp.size;
+  if (!pp.doResize && (size.width !== W || size.height !== H)) {
+    throw new ImageError(`${name}: image is ${size.width}×${size.height} but the model needs ${W}×${H}, and do_resize is false in the preprocessor config`);
+  }
+}
+
+/**
  * Decoded image → `pixel_values` for one image: a [C, H, W] Float32Array (C = numChannels,
  * H × W = pp.size). With do_resize false the image must already have that size (Hugging Face does
  * not resize then either); otherwise an ImageError names both sizes.
@@ -160,9 +173,7 @@ export function preprocessImage(img: RawImage, pp: PreprocessorConfig, numChanne
   const C = numChannels;
   let px = toChannels8(img, C);
   if (img.width !== W || img.height !== H) {
-    if (!pp.doResize) {
-      throw new ImageError(`${name}: image is ${img.width}×${img.height} but the model needs ${W}×${H}, and do_resize is false in the preprocessor config`);
-    }
+    checkImageSize(img, pp, name);
     px = resizeBilinearPil(px, img.width, img.height, C, W, H);
   }
   const f32 = Math.fround;

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileError } from '../errors.js';
-import { type RawImage, decodeImage } from '../image/decode.js';
+import { type DecodeLimits, type RawImage, decodeImage } from '../image/decode.js';
 import { fashionMnistImage, fashionMnistLabel, parseFashionMnistSpec } from '../data/fashion-mnist.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { readBytes } from './load.js';
@@ -13,7 +13,8 @@ import { readBytes } from './load.js';
 export interface ImageItem {
   /** File path, or e.g. `fashion-mnist:test:3` for dataset images. */
   readonly name: string;
-  load(): RawImage;
+  /** Files: `limits` are checked on the header's size before decoding. */
+  load(limits?: DecodeLimits): RawImage;
 }
 
 const IMAGE_EXT = /\.(png|jpe?g)$/i;
@@ -40,7 +41,7 @@ export function imageFiles(args: readonly string[]): ImageItem[] {
       paths.push(a);
     }
   }
-  return paths.map((p) => ({ name: p, load: () => decodeImage(readBytes(p, 'image'), p) }));
+  return paths.map((p) => ({ name: p, load: (limits) => decodeImage(readBytes(p, 'image'), p, limits) }));
 }
 
 /** Images of a Fashion-MNIST selection such as `test:0-7` (Debian's dataset-fashion-mnist files). */

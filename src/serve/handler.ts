@@ -14,9 +14,9 @@
 import type { MaeModel } from '../model.js';
 import { EdgeMaeError } from '../errors.js';
 import { decodeImage } from '../image/decode.js';
-import { imageSize } from '../image/image-size.js';
+import { type ImageSize, imageSize } from '../image/image-size.js';
 import { encodePng } from '../image/encode-png.js';
-import { preprocessImage } from '../image/preprocess.js';
+import { checkImageSize, preprocessImage } from '../image/preprocess.js';
 import { reconstruct } from '../jobs/reconstruct.js';
 import { renderFigure } from '../jobs/figure.js';
 import { score } from '../jobs/score.js';
@@ -103,7 +103,12 @@ export function createHandler(opts: HandlerOptions): Handler {
     if (size && (size.width > limits.maxImageSide || size.height > limits.maxImageSide)) {
       throw new HttpError(413, `image is ${size.width}×${size.height}, larger than the ${limits.maxImageSide}-pixel limit per side`);
     }
-    return preprocessImage(decodeImage(bytes, 'request body'), model.preprocessor, model.config.numChannels as 1 | 3);
+    // Without a size, decodeImage fails at the header; with one, it checks the size again (the
+    // limit, and whether the model takes it) before decoding anything.
+    const name = 'request body';
+    const fitsModel = (s: ImageSize) => checkImageSize(s, model.preprocessor, name);
+    const img = decodeImage(bytes, name, { maxSide: limits.maxImageSide, checkSize: fitsModel });
+    return preprocessImage(img, model.preprocessor, model.config.numChannels as 1 | 3);
   };
 
   const routes: Record<string, (url: URL, body: Uint8Array) => Promise<Response>> = {
