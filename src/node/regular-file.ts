@@ -18,8 +18,6 @@ export function kindOf(s: Stats): string {
   return 'not a regular file';
 }
 
-const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(bytes < 2 ** 20 ? 3 : 0)} MiB`;
-
 function notRegular(what: string, path: string, s: Stats): FileError {
   return new FileError(`${what} '${path}': is ${kindOf(s)}, expected a regular file`);
 }
@@ -47,7 +45,7 @@ export function openRegularFile(path: string, what: string, maxBytes = Infinity)
   }
   if (s.size > maxBytes) {
     closeSync(fd);
-    throw new FileError(`${what} '${path}': is ${mib(s.size)}, more than the ${mib(maxBytes)} limit`);
+    throw new FileError(`${what} '${path}': is ${s.size} bytes, more than the ${maxBytes / 2 ** 20} MiB limit`);
   }
   return { fd, size: s.size };
 }
