@@ -8,7 +8,7 @@ import { FileError } from '../errors.js';
 import { type RawImage, decodeImage } from '../image/decode.js';
 import { fashionMnistImage, fashionMnistLabel, parseFashionMnistSpec } from '../data/fashion-mnist.js';
 import { loadFashionMnist } from './fashion-mnist.js';
-import { kindOf, readBytes } from './regular-file.js';
+import { kindOf, readBytes, reason } from './regular-file.js';
 
 export interface ImageItem {
   /** File path, or e.g. `fashion-mnist:test:3` for dataset images. */
@@ -20,11 +20,6 @@ const IMAGE_EXT = /\.(png|jpe?g)$/i;
 
 /** An image file is read whole before it is decoded: larger files are refused unread. */
 export const MAX_IMAGE_FILE_BYTES = 64 * 2 ** 20;
-
-const reason = (e: unknown): string => {
-  const code = (e as NodeJS.ErrnoException).code;
-  return code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (e as Error).message;
-};
 
 function listFolder(dir: string): Dirent[] {
   try {

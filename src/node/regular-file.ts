@@ -1,7 +1,7 @@
 /**
  * Opening an input that must be a regular file of bounded size. A device (`/dev/zero` never ends),
- * a FIFO (opening one for reading blocks until a writer comes) or a socket is refused at once:
- * the open is non-blocking, and what was opened is checked with fstat before anything is read.
+ * a FIFO (opening one for reading blocks until a writer comes) or a socket is refused at once, from
+ * a stat, unopened; the open is non-blocking and what it opened is checked again before any read.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { FileError } from '../errors.js';
@@ -18,34 +18,47 @@ export function kindOf(s: Stats): string {
   return 'not a regular file';
 }
 
+/** A file-system error in words. */
+export const reason = (e: unknown): string => {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (e as Error).message;
+};
+
 function notRegular(what: string, path: string, s: Stats): FileError {
   return new FileError(`${what} '${path}': is ${kindOf(s)}, expected a regular file`);
 }
 
+function checkRegular(what: string, path: string, s: Stats, maxBytes: number): void {
+  if (s.isDirectory()) throw new FileError(`${what} '${path}': is a folder, expected a file`);
+  if (!s.isFile()) throw notRegular(what, path, s);
+  if (s.size > maxBytes) throw new FileError(`${what} '${path}': is ${s.size} bytes, more than the ${maxBytes / 2 ** 20} MiB limit`);
+}
+
 /** Opens `path` for reading; throws FileError unless it is a regular file of at most `maxBytes`. */
 export function openRegularFile(path: string, what: string, maxBytes = Infinity): { fd: number; size: number } {
+  // Stat first: opening a device can have effects of its own, and opening a FIFO waits for a writer.
+  let before: Stats | undefined;
+  try {
+    before = statSync(path, { throwIfNoEntry: false });
+  } catch (e) {
+    throw new FileError(`${what} '${path}': ${reason(e)}`);
+  }
+  if (!before) throw new FileError(`${what} '${path}': no such file`);
+  checkRegular(what, path, before, maxBytes);
   let fd: number;
   try {
-    // O_NONBLOCK: a FIFO opens at once instead of waiting for a writer (it has no effect on files).
+    // O_NONBLOCK: should a FIFO be swapped in after the stat, it opens at once (no effect on a file).
     fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new FileError(`${what} '${path}': no such file`);
-    // A socket cannot be opened (ENXIO): say what it is.
-    const s = code === 'ENXIO' ? statSync(path, { throwIfNoEntry: false }) : undefined;
-    if (s) throw notRegular(what, path, s);
-    if (code === 'EACCES' || code === 'EPERM') throw new FileError(`${what} '${path}': permission denied`);
-    throw new FileError(`${what} '${path}': ${(e as Error).message}`);
+    throw new FileError(`${what} '${path}': ${reason(e)}`);
   }
+  // What was opened is checked again: the path may have changed since the stat.
   const s = fstatSync(fd);
-  if (!s.isFile()) {
+  try {
+    checkRegular(what, path, s, maxBytes);
+  } catch (e) {
     closeSync(fd);
-    if (s.isDirectory()) throw new FileError(`${what} '${path}': is a folder, expected a file`);
-    throw notRegular(what, path, s);
-  }
-  if (s.size > maxBytes) {
-    closeSync(fd);
-    throw new FileError(`${what} '${path}': is ${s.size} bytes, more than the ${maxBytes / 2 ** 20} MiB limit`);
+    throw e;
   }
   return { fd, size: s.size };
 }
