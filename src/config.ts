@@ -3,6 +3,10 @@
  * boundary, plus the published presets and the shapes derived from a config.
  */
 import { ConfigError } from './errors.js';
+import { ARENA_BASE, layoutOf, memoryPages } from './plan.js';
+import { lenKeep, shapesOf } from './shapes.js';
+
+export { type MaeShapes, lenKeep, shapesOf } from './shapes.js';
 
 export interface MaeConfig {
   readonly imageSize: number;
@@ -71,11 +75,35 @@ function field(json: Record<string, unknown>, key: keyof typeof HF_DEFAULTS, sou
   return key in json && json[key] !== null && json[key] !== undefined ? json[key] : HF_DEFAULTS[key];
 }
 
-function int(json: Record<string, unknown>, key: keyof typeof HF_DEFAULTS, source: string): number {
+/**
+ * Upper bounds of the size fields, checked before anything is derived from them. A width of 2^16
+ * makes one [w, w] weight 16 GiB, four times what wasm32 memory holds; a 3-channel image of
+ * 8192² pixels is 768 MiB of pixels alone; the manifest lists every layer's weights (vit-mae-huge
+ * has 32 layers). Configs within them must still fit the memory plan (WASM32_PAGES).
+ */
+export const CONFIG_LIMITS = {
+  image_size: 8192,
+  patch_size: 8192,
+  num_channels: 64,
+  hidden_size: 65536,
+  num_hidden_layers: 1024,
+  num_attention_heads: 65536,
+  intermediate_size: 65536,
+  decoder_hidden_size: 65536,
+  decoder_num_hidden_layers: 1024,
+  decoder_num_attention_heads: 65536,
+  decoder_intermediate_size: 65536,
+} as const;
+
+/** wasm32 linear memory: 65,536 pages of 64 KiB, 4 GiB. */
+export const WASM32_PAGES = 65536;
+
+function int(json: Record<string, unknown>, key: keyof typeof CONFIG_LIMITS, source: string): number {
   const v = field(json, key, source);
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
     throw new ConfigError(`${source}: field '${key}' must be a positive integer, got ${JSON.stringify(v)}`);
   }
+  if (v > CONFIG_LIMITS[key]) throw new ConfigError(`${source}: field '${key}' is ${v}, more than the limit of ${CONFIG_LIMITS[key]}`);
   return v;
 }
 
@@ -141,42 +169,32 @@ export function parseConfig(json: unknown, source = 'config'): MaeConfig {
     throw new ConfigError(`${source}: field 'decoder_hidden_size' (${cfg.decoderHiddenSize}) must be divisible by 4 (2-D sin-cos position embedding)`);
   }
   checkMaskRatio(cfg.maskRatio, `${source}: field 'mask_ratio'`);
+  const L = shapesOf(cfg).numPatches;
+  if (lenKeep(L, cfg.maskRatio) < 1) {
+    throw new ConfigError(`${source}: field 'mask_ratio' (${cfg.maskRatio}) keeps no patch of the ${L}; the encoder needs at least one`);
+  }
   if (!(cfg.layerNormEps > 0)) throw new ConfigError(`${source}: field 'layer_norm_eps' must be > 0, got ${cfg.layerNormEps}`);
+  checkFitsWasm32(cfg, 1, source);
   return Object.freeze(cfg);
+}
+
+/**
+ * Throws ConfigError when the memory plan of `cfg` with `threads` kernel threads (each has its
+ * own attention scratch) needs more than wasm32's 65,536 pages.
+ */
+export function checkFitsWasm32(cfg: MaeConfig, threads = 1, source = 'config'): void {
+  const layout = layoutOf(cfg, threads);
+  const pages = memoryPages(layout);
+  if (pages <= WASM32_PAGES) return;
+  const weights = layout.buffers.pixels.offset;
+  const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  throw new ConfigError(`${source}: the model needs ${pages} pages (${mib(ARENA_BASE + layout.bytes)}: weights ${mib(weights)}, activations ${mib(layout.bytes - weights)}${threads > 1 ? ` for ${threads} threads` : ''}) of WebAssembly memory, more than wasm32's ${WASM32_PAGES} pages (4 GiB)`);
 }
 
 export function checkMaskRatio(ratio: number, what = 'mask ratio'): void {
   if (typeof ratio !== 'number' || !(ratio >= 0 && ratio < 1)) {
     throw new ConfigError(`${what} must be in [0, 1), got ${ratio}`);
   }
-}
-
-/** Shapes that follow from a config. */
-export interface MaeShapes {
-  /** Patches per side (image_size / patch_size). */
-  readonly grid: number;
-  /** Number of patches L. */
-  readonly numPatches: number;
-  /** Values per patch, p·p·C. */
-  readonly patchDim: number;
-  readonly headDim: number;
-  readonly decoderHeadDim: number;
-}
-
-export function shapesOf(cfg: MaeConfig): MaeShapes {
-  const grid = cfg.imageSize / cfg.patchSize;
-  return {
-    grid,
-    numPatches: grid * grid,
-    patchDim: cfg.patchSize * cfg.patchSize * cfg.numChannels,
-    headDim: cfg.hiddenSize / cfg.numAttentionHeads,
-    decoderHeadDim: cfg.decoderHiddenSize / cfg.decoderNumAttentionHeads,
-  };
-}
-
-/** Kept patches for a mask ratio: int(L·(1 − ratio)), truncated as in models_mae.py. */
-export function lenKeep(numPatches: number, maskRatio: number): number {
-  return Math.trunc(numPatches * (1 - maskRatio));
 }
 
 /** The config in Hugging Face field names (for writing config.json). */

@@ -4,7 +4,8 @@
  * and activation lives in linear memory. Pure data, no code generation: the host imports it at the
  * edge, the generator imports it to emit kernels.
  */
-import { type MaeConfig, shapesOf, lenKeep } from './config.js';
+import type { MaeConfig } from './config.js';
+import { lenKeep, shapesOf } from './shapes.js';
 
 /** Register tile of the GEMM microkernels: MR rows × NR columns (NR a multiple of 4 lanes). */
 export const GEMM_TILE = { mr: 4, nr: 8 } as const;

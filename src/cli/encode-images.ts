@@ -19,9 +19,9 @@ export async function runEncodeImages(a: EncodeImagesArgs, log: (line: string) =
   if (!asJsonl && !/\.safetensors$/i.test(a.out)) throw new UsageError(`--out '${a.out}': use a .jsonl or .safetensors file`);
   const pool = a.pool ?? 'mean';
   checkOutputPath(a.out);
+  const items = imageItems(a);
   const model = await loadModel(a);
   try {
-    const items = imageItems(a);
     const D = model.config.hiddenSize;
     const names: string[] = [];
     const chunks: Float32Array[] = [];

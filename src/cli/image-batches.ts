@@ -8,6 +8,9 @@ import type { MaeModel } from '../model.js';
 import type { ImageItem } from '../node/image-files.js';
 import { imagePixels } from '../patchify.js';
 
+/** Images per batch at most: a batch's pixels are held at once (1024 vit-mae-base images are 616 MB). */
+export const MAX_BATCH_IMAGES = 1024;
+
 export interface PixelBatch {
   names: string[];
   /** [N, C, H, W] */

@@ -3,6 +3,7 @@
  * (commander), and the rule that a failure prints one line and exits non-zero, never a stack trace.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { availableParallelism } from 'node:os';
 import v8 from 'node:v8';
 import { EdgeMaeError } from '../errors.js';
 import '../node/index.js'; // registers the model-folder loader
@@ -16,35 +17,38 @@ import { runScore } from './score.js';
 import { runPreprocess } from './preprocess.js';
 import { runServe } from './serve.js';
 import { DEFAULT_FASHION_MNIST_DIR } from '../node/fashion-mnist.js';
+import { MAX_REPEATS } from '../jobs/score.js';
+import { MAX_BATCH_IMAGES } from './image-batches.js';
 
 const log = (line: string): void => { process.stdout.write(line + '\n'); };
 const warn = (line: string): void => { process.stderr.write(`edge-mae: ${line}\n`); };
 
+/** Number(v), except that an empty or blank value is no number (Number('') is 0). */
+const numberOf = (v: string): number => (v.trim() === '' ? Number.NaN : Number(v));
+
 function ratio(v: string): number {
-  const r = Number(v);
+  const r = numberOf(v);
   if (!Number.isFinite(r) || r < 0 || r >= 1) throw new InvalidArgumentError('must be a number in [0, 1)');
   return r;
 }
 
-function uint(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+/** An integer option in [min, max]; `range` says the bound in the error. */
+const intIn = (min: number, max: number, range: string) => (v: string): number => {
+  const n = numberOf(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be ${range}`);
   return n;
-}
+};
 
-function positive(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
+const seed = intIn(0, 0xffffffff, 'an integer from 0 to 2^32 − 1');
+const port = intIn(0, 65535, 'an integer from 0 to 65535');
+const scale = intIn(1, 64, 'an integer from 1 to 64');
+const repeats = intIn(1, MAX_REPEATS, `an integer from 1 to ${MAX_REPEATS}`);
+const batch = intIn(1, MAX_BATCH_IMAGES, `an integer from 1 to ${MAX_BATCH_IMAGES}`);
+/** More kernel threads than cores only adds OS threads and memory (1000 threads took 6 GB). */
+const cores = availableParallelism();
+const threads = intIn(1, cores, `an integer from 1 to ${cores} (the cores here)`);
 
-function scale(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be an integer from 1 to 64');
-  return n;
-}
-
-const threadsOption = (): Option => new Option('--threads <n>', 'kernel threads sharing the model\'s memory').argParser(positive).default(1);
+const threadsOption = (): Option => new Option('--threads <n>', 'kernel threads sharing the model\'s memory').argParser(threads).default(1);
 const deviceOption = (): Option => new Option('--device <d>', 'backend: wasm, webgpu, or auto (WebGPU when an adapter and device can be had, else WASM)').choices(['auto', 'wasm', 'webgpu']).default('wasm');
 
 function imageOptions(cmd: Command): Command {
@@ -76,7 +80,8 @@ export function program(): Command {
   const p = new Command('edge-mae')
     .description('Masked Autoencoders (ViT-MAE) on generated WebAssembly SIMD kernels')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    // Usage errors read like every other failure: `edge-mae: <reason>`.
+    .configureOutput({ writeErr: (s) => process.stderr.write(s.replace(/^error: /, 'edge-mae: ')) })
     .showSuggestionAfterError();
 
   p.command('build')
@@ -96,7 +101,7 @@ export function program(): Command {
     .requiredOption('--inputs <file>', 'safetensors with pixel_values [N,C,H,W] and optionally noise [N,L]')
     .requiredOption('--out <file>', 'output safetensors')
     .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
-    .addOption(new Option('--seed <n>', 'mask seed when the inputs have no noise').argParser(uint))
+    .addOption(new Option('--seed <n>', 'mask seed when the inputs have no noise').argParser(seed))
     .action((o) => runForward({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, maskRatio: o.maskRatio, seed: o.seed, simd: simdOption(o.simd), threads: o.threads, device: o.device }, log));
 
   imageOptions(modelOptions(p.command('encode')))
@@ -105,7 +110,7 @@ export function program(): Command {
     .option('--inputs <file>', 'safetensors with pixel_values [N,C,H,W] instead of images')
     .requiredOption('--out <file>', 'output: .jsonl or .safetensors (images), .safetensors (--inputs)')
     .addOption(new Option('--pool <how>', 'pooling of the image embedding').choices(['mean', 'cls']).default('mean'))
-    .addOption(new Option('--batch <n>', 'images per batch').argParser(positive).default(64))
+    .addOption(new Option('--batch <n>', 'images per batch').argParser(batch).default(64))
     .action((images: string[], o) => (o.inputs
       ? runEncodeTensors({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, simd: simdOption(o.simd), threads: o.threads, device: o.device }, log)
       : runEncodeImages({ images, threads: o.threads, device: o.device, model: o.model, out: o.out, pool: o.pool, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn)));
@@ -118,7 +123,7 @@ export function program(): Command {
     .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
     .requiredOption('--out <file.png>', 'figure to write')
     .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
-    .addOption(new Option('--seed <n>', 'mask seed').argParser(uint).default(0))
+    .addOption(new Option('--seed <n>', 'mask seed').argParser(seed).default(0))
     .addOption(new Option('--scale <k>', 'nearest-neighbour enlargement of each panel (default: to ≥112 px)').argParser(scale))
     .option('--show-prediction', 'add a panel with the raw prediction (before the visible patches are pasted back)')
     .action((images: string[], o) => runReconstruct({ images, threads: o.threads, device: o.device, model: o.model, out: o.out, maskRatio: o.maskRatio, seed: o.seed, scale: o.scale, showPrediction: o.showPrediction, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
@@ -130,11 +135,11 @@ export function program(): Command {
     .argument('[images...]', 'image files or folders')
     .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
     .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
-    .addOption(new Option('--repeats <k>', 'random masks per image').argParser(positive).default(1))
-    .addOption(new Option('--seed <n>', 'mask seed').argParser(uint).default(0))
+    .addOption(new Option('--repeats <k>', `random masks per image (at most ${MAX_REPEATS})`).argParser(repeats).default(1))
+    .addOption(new Option('--seed <n>', 'mask seed').argParser(seed).default(0))
     .addOption(new Option('--format <f>', 'output format (default: from --out, else csv)').choices(['csv', 'jsonl']))
     .option('--out <file>', 'write the scores here instead of stdout')
-    .addOption(new Option('--batch <n>', 'images per batch').argParser(positive).default(64))
+    .addOption(new Option('--batch <n>', 'images per batch').argParser(batch).default(64))
     .action((images: string[], o) => runScore({ images, threads: o.threads, device: o.device, model: o.model, maskRatio: o.maskRatio, repeats: o.repeats, seed: o.seed, format: o.format, out: o.out, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
 
   p.command('preprocess')
@@ -146,7 +151,7 @@ export function program(): Command {
 
   p.command('serve')
     .description('serve the web page (dist/web, from `npm run web:build`) on loopback with COOP/COEP headers')
-    .addOption(new Option('--port <n>', 'port (0: any free one)').argParser(uint).default(8080))
+    .addOption(new Option('--port <n>', 'port (0: any free one)').argParser(port).default(8080))
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--dir <dir>', 'folder to serve (default: dist/web)')
     .action((o) => runServe({ port: o.port, host: o.host, dir: o.dir }, log));

@@ -5,7 +5,7 @@ import { readConfig, readPreprocessorJson } from '../node/load.js';
 import { DEFAULT_MODEL_DIR } from '../node/paths.js';
 import { parsePreprocessorConfig, preprocessImage } from '../image/preprocess.js';
 import { encodeSafetensors } from '../safetensors.js';
-import { writeFileAtomic } from '../node/atomic-write.js';
+import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
 import { imagePixels } from '../patchify.js';
 
 export interface PreprocessArgs {
@@ -15,6 +15,7 @@ export interface PreprocessArgs {
 }
 
 export function runPreprocess(a: PreprocessArgs, log: (line: string) => void): void {
+  checkOutputPath(a.out);
   const dir = a.model ?? DEFAULT_MODEL_DIR;
   const cfg = readConfig(join(dir, 'config.json'));
   const pp = parsePreprocessorConfig(readPreprocessorJson(dir), cfg.imageSize, cfg.numChannels, join(dir, 'preprocessor_config.json'));

@@ -1,7 +1,7 @@
 /** `edge-mae reconstruct`: the MAE paper's figure (masked | reconstruction | original) for images. */
 import { resolve } from 'node:path';
 import { reconstruct, type Reconstruction } from '../jobs/reconstruct.js';
-import { renderFigure } from '../jobs/figure.js';
+import { figureSize, renderFigure } from '../jobs/figure.js';
 import { encodePng } from '../image/encode-png.js';
 import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
 import { DEFAULT_SAMPLES_DIR } from '../node/paths.js';
@@ -21,16 +21,18 @@ export interface ReconstructArgs extends ImageSourceArgs, Pick<ModelArgs, 'model
 export async function runReconstruct(a: ReconstructArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
   if (!/\.png$/i.test(a.out)) throw new UsageError(`--out '${a.out}': the figure is a PNG file; use a .png name`);
   checkOutputPath(a.out);
+  const items = imageItems(a, a.model ? undefined : DEFAULT_SAMPLES_DIR);
   const model = await loadModel(a);
   try {
-    const items = imageItems(a, a.model ? undefined : DEFAULT_SAMPLES_DIR);
+    // Refused before any forward pass when the figure could not be held (images that fail to load only make it smaller).
+    figureSize(items.length, model.config.imageSize, { scale: a.scale, showPrediction: a.showPrediction });
     const rows: Reconstruction[] = [];
     const names: string[] = [];
     const skipped = new SkippedImages(warn);
     for (const b of pixelBatches(items, model, 64, skipped.skip)) {
       skipped.loadedSome();
       // Masks per image from (seed, position) so a figure does not change with batching.
-      const seed = (a.seed ?? 0) + b.firstIndex;
+      const seed = ((a.seed ?? 0) + b.firstIndex) >>> 0;
       rows.push(...await reconstruct(model, b.pixels, model.preprocessor, { batch: b.batch, maskRatio: a.maskRatio, seed }));
       names.push(...b.names);
     }

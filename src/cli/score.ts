@@ -22,9 +22,9 @@ export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: 
   const format = a.format ?? (a.out && /\.jsonl?$/i.test(a.out) ? 'jsonl' : 'csv');
   if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`--format must be csv or jsonl, got '${format}'`);
   if (a.out) checkOutputPath(a.out);
+  const items = imageItems(a);
   const model = await loadModel(a);
   try {
-    const items = imageItems(a);
     const lines: string[] = format === 'csv' ? ['image,score,loss'] : [];
     const bar = progress('score', items.length);
     let total = 0, count = 0;

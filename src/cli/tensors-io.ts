@@ -1,7 +1,7 @@
 /** Reading model inputs from and writing results to safetensors files, for the CLI. */
 import { InputError } from '../errors.js';
 import { SafetensorsFile, type TensorToWrite, encodeSafetensors } from '../safetensors.js';
-import { readBytes } from '../node/load.js';
+import { readBytes } from '../node/regular-file.js';
 import { writeFileAtomic } from '../node/atomic-write.js';
 import type { MaeConfig } from '../config.js';
 
@@ -11,9 +11,12 @@ export interface ModelInputs {
   noise?: Float32Array;
 }
 
+/** Inputs are read whole: 1 GiB holds over 1,700 vit-mae-base images. */
+export const MAX_INPUTS_BYTES = 2 ** 30;
+
 /** `pixel_values` [N,C,H,W] and, when present, `noise` [N,L], checked against the config. */
 export function readInputs(path: string, cfg: MaeConfig): ModelInputs {
-  const file = SafetensorsFile.parse(readBytes(path, 'inputs'), path);
+  const file = SafetensorsFile.parse(readBytes(path, 'inputs', MAX_INPUTS_BYTES), path);
   if (!file.has('pixel_values')) throw new InputError(`${path}: no tensor 'pixel_values' (found: ${file.names().slice(0, 8).join(', ') || 'none'})`);
   const info = file.info('pixel_values');
   const [n, c, h, w] = info.shape;

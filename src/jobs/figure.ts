@@ -1,4 +1,5 @@
 /** The paper's figure: one row per image — masked input | reconstruction (| raw prediction) | original — on white. */
+import { InputError } from '../errors.js';
 import { resizeNearest } from '../image/resize.js';
 import type { Image8 } from './display.js';
 import type { Reconstruction } from './reconstruct.js';
@@ -13,15 +14,43 @@ export interface FigureOptions {
 /** Gap between panels and around the figure, in output pixels. */
 const GAP = 4;
 
+/**
+ * The largest figure, in bytes of RGB pixels: the PNG encoder holds the filtered rows and the
+ * deflate stream of the whole image at once (200 rows at scale 64 would be 5.8 GB, beyond a typed array).
+ */
+export const MAX_FIGURE_BYTES = 2 ** 28;
+
+export interface FigureSize {
+  width: number;
+  height: number;
+  scale: number;
+  /** Panels per row. */
+  cols: number;
+}
+
+/**
+ * The size of the figure for `rows` images of `imageSize` pixels; throws InputError when it would
+ * exceed MAX_FIGURE_BYTES, so a caller can check before doing the work that fills it.
+ */
+export function figureSize(rows: number, imageSize: number, opts: FigureOptions): FigureSize {
+  const scale = opts.scale ?? Math.max(1, Math.ceil(112 / imageSize));
+  const cols = opts.showPrediction ? 4 : 3;
+  const cell = imageSize * scale;
+  const width = GAP + cols * (cell + GAP);
+  const height = GAP + rows * (cell + GAP);
+  const bytes = width * height * 3;
+  if (bytes > MAX_FIGURE_BYTES) {
+    throw new InputError(`a figure of ${rows} rows of ${cols} ${cell}-pixel panels (scale ${scale}) would be ${width}×${height} pixels, ${(bytes / 2 ** 20).toFixed(0)} MiB; the limit is ${MAX_FIGURE_BYTES / 2 ** 20} MiB: use fewer images or a smaller scale`);
+  }
+  return { width, height, scale, cols };
+}
+
 /** Composes the rows into one RGB image. */
 export function renderFigure(rows: readonly Reconstruction[], opts: FigureOptions): Image8 {
   if (rows.length === 0) throw new RangeError('renderFigure: no rows');
   const panels = (r: Reconstruction): Image8[] => (opts.showPrediction ? [r.masked, r.reconstruction, r.prediction, r.original] : [r.masked, r.reconstruction, r.original]);
-  const scale = opts.scale ?? Math.max(1, Math.ceil(112 / rows[0].original.width));
+  const { width, height, scale } = figureSize(rows.length, rows[0].original.width, opts);
   const cell = rows[0].original.width * scale;
-  const cols = panels(rows[0]).length;
-  const width = GAP + cols * (cell + GAP);
-  const height = GAP + rows.length * (cell + GAP);
   const data = new Uint8Array(width * height * 3).fill(255);
   rows.forEach((row, ri) => {
     panels(row).forEach((panel, ci) => {

@@ -9,10 +9,13 @@ import { InputError } from '../errors.js';
 import { maskedMse, normPixTarget } from '../loss.js';
 import { seededNoise } from '../masking.js';
 
+/** Masks per image at most: each is a forward pass of the whole batch, so this bounds the work of one call. */
+export const MAX_REPEATS = 1024;
+
 export interface ScoreOptions {
   batch: number;
   maskRatio?: number;
-  /** Random masks per image (default 1). */
+  /** Random masks per image (default 1, at most MAX_REPEATS). */
   repeats?: number;
   seed?: number;
   /** Index of the first image of this batch in the whole set (for its masks). */
@@ -36,8 +39,11 @@ export function maskSeed(seed: number, repeat: number, index: number): number {
 
 export async function score(model: MaeModel, pixels: Float32Array, opts: ScoreOptions): Promise<ImageScore[]> {
   const repeats = opts.repeats ?? 1;
-  if (!Number.isInteger(repeats) || repeats < 1) throw new InputError(`repeats must be a positive integer, got ${repeats}`);
+  if (!Number.isInteger(repeats) || repeats < 1 || repeats > MAX_REPEATS) throw new InputError(`repeats must be an integer from 1 to ${MAX_REPEATS}, got ${repeats}`);
   const { numPatches: L, patchDim: P } = model.shapes;
+  const ratio = opts.maskRatio ?? model.config.maskRatio;
+  // The score is the loss over the removed patches: with none removed there is nothing to score.
+  if (model.lenKeep(ratio) === L) throw new InputError(`mask ratio ${ratio} removes no patch of ${L}: there is nothing to score`);
   const first = opts.firstIndex ?? 0;
   const seed = opts.seed ?? 0;
   const sums = Array.from({ length: opts.batch }, () => ({ score: 0, loss: 0 }));

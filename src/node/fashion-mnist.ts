@@ -3,12 +3,16 @@
  * (/usr/share/datasets/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz); plain
  * (gunzipped) files with the same names without `.gz` are accepted too.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileError, ImageError } from '../errors.js';
+import { readBytes } from './regular-file.js';
 import { checkIdxImages, parseIdx, type FashionMnistSplit, type IdxArray } from '../data/fashion-mnist.js';
 
 export const DEFAULT_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+
+/** The largest IDX file, train-images unpacked, is 47 MB. */
+const MAX_IDX_FILE_BYTES = 64 * 2 ** 20;
 
 export interface FashionMnist {
   split: FashionMnistSplit;
@@ -27,13 +31,7 @@ function readIdx(dir: string, base: string, split: FashionMnistSplit): IdxArray 
       `Fashion-MNIST ${split} split not found: no ${candidates[0]} (install it with 'apt-get install dataset-fashion-mnist', or give the directory that holds the IDX files)`,
     );
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new FileError(`${path}: cannot read (${e instanceof Error ? e.message : String(e)})`);
-  }
-  return parseIdx(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+  return parseIdx(readBytes(path, 'Fashion-MNIST file', MAX_IDX_FILE_BYTES), path);
 }
 
 /** Loads one split's images and labels, checking that their counts agree. */

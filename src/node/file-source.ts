@@ -2,9 +2,10 @@
  * A file read in pieces (positional reads on an open descriptor) through one reusable buffer:
  * large weights are never loaded whole. Each read is valid until the next.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { FileError } from '../errors.js';
 import type { ByteSource } from '../safetensors.js';
+import { openRegularFile } from './regular-file.js';
 
 export interface FileByteSource extends ByteSource {
   close(): void;
@@ -17,24 +18,14 @@ export interface FileByteSource extends ByteSource {
 }
 
 export function openFileSource(path: string, what: string): FileByteSource {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FileError(`${what} '${path}': ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  const stat = fstatSync(fd);
-  if (stat.isDirectory()) {
-    closeSync(fd);
-    throw new FileError(`${what} '${path}': is a folder, expected a file`);
-  }
+  // A regular file only: a FIFO or a device would block or never end.
+  const { fd, size } = openRegularFile(path, what);
   let open = true;
   // One read buffer, grown to the largest tensor: reads are consumed before the next one.
   let buffer = new Uint8Array(0);
   let scratch: Uint8Array | undefined;
   return {
-    byteLength: stat.size,
+    byteLength: size,
     read(offset: number, length: number): Uint8Array {
       if (!open) throw new FileError(`${what} '${path}': read after close`);
       let out: Uint8Array;

@@ -2,7 +2,7 @@
  * Node entry for loading: a Hugging Face model folder (config.json + model.safetensors) or explicit
  * files, kernels generated and compiled for the config (cached by config hash).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type MaeConfig, PRESET_NAMES, parseConfig, preset } from '../config.js';
 import { FileError, KernelError, UsageError } from '../errors.js';
@@ -15,16 +15,10 @@ import { buildKernels } from '../../codegen/compile.js';
 import { startNodeWorkers } from './threads.js';
 import { openFileSource } from './file-source.js';
 import { prefaultMemory } from './prefault.js';
+import { readBytes } from './regular-file.js';
 
-export function readBytes(path: string, what: string): Uint8Array {
-  try {
-    // A fresh Uint8Array (not a pooled Buffer view): parsers may slice its .buffer.
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FileError(`${what} '${path}': ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, expected a file' : (e as Error).message}`);
-  }
-}
+/** JSON files (config.json, preprocessor_config.json) are small: anything larger is refused unread. */
+export const MAX_JSON_BYTES = 2 ** 20;
 
 /** A config from a file path, a model folder, or a preset name. */
 export function readConfig(pathOrPreset: string): MaeConfig {
@@ -32,7 +26,7 @@ export function readConfig(pathOrPreset: string): MaeConfig {
   let path = pathOrPreset;
   if (existsSync(path) && statSync(path).isDirectory()) path = join(path, 'config.json');
   if (!existsSync(path)) throw new FileError(`config '${pathOrPreset}': no such file, and not a preset (${PRESET_NAMES.join(', ')})`);
-  const text = new TextDecoder().decode(readBytes(path, 'config'));
+  const text = new TextDecoder().decode(readBytes(path, 'config', MAX_JSON_BYTES));
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -47,7 +41,7 @@ export function readPreprocessorJson(folder: string): unknown {
   const path = join(folder, 'preprocessor_config.json');
   if (!existsSync(path)) return undefined;
   try {
-    return JSON.parse(new TextDecoder().decode(readBytes(path, 'preprocessor config')));
+    return JSON.parse(new TextDecoder().decode(readBytes(path, 'preprocessor config', MAX_JSON_BYTES)));
   } catch (e) {
     if (e instanceof FileError) throw e;
     throw new FileError(`preprocessor config '${path}': not valid JSON (${(e as Error).message})`);
