@@ -49,12 +49,16 @@ function checkHost(req: IncomingMessage): void {
 
 /** The request's path and query on ORIGIN; an absolute-form target (RFC 9112 §3.2.2) gives up its authority. */
 function requestUrl(target: string): URL {
+  let url: URL | undefined;
   try {
-    const parsed = target.startsWith('/') ? new URL(ORIGIN + target) : new URL(target);
-    return new URL(parsed.pathname + parsed.search, ORIGIN);
+    if (target.startsWith('/')) return new URL(ORIGIN + target);
+    url = new URL(target);
   } catch {
-    throw new BadRequest(`invalid request target '${target}'`);
+    // not a URL: refused below
   }
+  // http(s) URLs' paths start with '/', so appended to ORIGIN they stay paths ('//x' too).
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') throw new BadRequest(`invalid request target '${target}'`);
+  return new URL(ORIGIN + url.pathname + url.search);
 }
 
 function toRequest(req: IncomingMessage): Request {
@@ -89,8 +93,9 @@ async function send(res: ServerResponse, response: Response): Promise<void> {
 
 function sendError(res: ServerResponse, status: number, message: string): void {
   try {
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: message }));
+    const body = JSON.stringify({ error: message });
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
   } catch {
     // The answer had begun (headers sent): the only honest way to fail now is to cut the connection.
     res.destroy();
