@@ -16,4 +16,4 @@ export { startNodeWorkers } from './threads.js';
 export { loadFashionMnist } from './fashion-mnist.js';
 export { writeFileAtomic } from './atomic-write.js';
 export { DEFAULT_MODEL_DIR, DEFAULT_SAMPLES_DIR, PACKAGE_ROOT } from './paths.js';
-export { createHttpServer } from './http-adapter.js';
+export { createHttpServer, DEFAULT_HTTP_LIMITS, type HttpServerLimits } from './http-adapter.js';

@@ -9,10 +9,11 @@
  *
  * Query parameters: mask_ratio, seed, scale (reconstruct), pool (encode), repeats (score).
  * Bad input gets a 4xx JSON { error } naming the problem; bodies and image sizes are bounded.
- * Requests run one at a time on the model (its kernels share scratch memory), in arrival order.
+ * Requests run one at a time on the model (its kernels share scratch memory), in arrival order;
+ * at most maxPendingRequests are admitted at once, and more get 503 with Retry-After.
  */
-import type { MaeModel } from '../model.js';
-import { EdgeMaeError } from '../errors.js';
+import { MaeModel } from '../model.js';
+import { EdgeMaeError, UsageError } from '../errors.js';
 import { decodeImage } from '../image/decode.js';
 import { type ImageSize, imageSize } from '../image/image-size.js';
 import { encodePng } from '../image/encode-png.js';
@@ -29,6 +30,11 @@ export interface HandlerLimits {
   maxImageSide: number;
   /** Most random masks for /score (default 32). */
   maxRepeats: number;
+  /**
+   * Most model requests admitted at once: being read, decoded, waiting for the model or on it
+   * (default 32). One more is answered 503 with Retry-After before its body is read.
+   */
+  maxPendingRequests: number;
 }
 
 export interface HandlerOptions {
@@ -42,11 +48,14 @@ export interface Handler {
   fetch(request: Request): Promise<Response>;
 }
 
-export const DEFAULT_LIMITS: HandlerLimits = { maxBodyBytes: 8 * 2 ** 20, maxImageSide: 4096, maxRepeats: 32 };
+export const DEFAULT_LIMITS: HandlerLimits = { maxBodyBytes: 8 * 2 ** 20, maxImageSide: 4096, maxRepeats: 32, maxPendingRequests: 32 };
 
-/** A client error: becomes a 4xx JSON response. */
+/** Seconds a client refused for a full queue is told to wait. */
+const RETRY_AFTER_S = 1;
+
+/** A client error (or a full queue): becomes a 4xx (503) JSON response. */
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }
@@ -71,7 +80,14 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      // The client went away or sent a broken body (bad chunked encoding, cut short).
+      throw new HttpError(400, `request body could not be read: ${(e as Error).message}`);
+    }
+    const { done, value } = chunk;
     if (done) break;
     size += value.length;
     if (size > limit) {
@@ -87,9 +103,22 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array> {
   return out;
 }
 
-export function createHandler(opts: HandlerOptions): Handler {
-  const { model } = opts;
+/** The options, checked: a loaded model and positive integer limits, or a UsageError now rather than a 500 per request. */
+function checkOptions(opts: HandlerOptions | undefined): HandlerLimits {
+  if (!(opts?.model instanceof MaeModel)) throw new UsageError('createHandler: options.model must be a loaded MaeModel (await MaeModel.load(...))');
   const limits: HandlerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  for (const name of Object.keys(DEFAULT_LIMITS) as Array<keyof HandlerLimits>) {
+    const v = limits[name];
+    if (!Number.isInteger(v) || v < 1) throw new UsageError(`createHandler: limits.${name} must be a positive integer, got ${v}`);
+  }
+  return limits;
+}
+
+export function createHandler(opts: HandlerOptions): Handler {
+  const limits = checkOptions(opts);
+  const { model } = opts;
+  /** Model requests admitted and not yet answered. */
+  let pending = 0;
   let queue: Promise<unknown> = Promise.resolve();
   /** Runs jobs on the model one at a time. */
   const exclusive = <T>(job: () => Promise<T>): Promise<T> => {
@@ -132,7 +161,8 @@ export function createHandler(opts: HandlerOptions): Handler {
       return json(200, { pool, dim: embedding.length, embedding: Array.from(embedding) });
     },
     '/score': async (url, body) => {
-      const maskRatio = numberParam(url, 'mask_ratio', (v) => v >= 0 && v < 1, 'must be a number in [0, 1)');
+      // A score is the loss on removed patches: a ratio that removes none leaves nothing to score.
+      const maskRatio = numberParam(url, 'mask_ratio', (v) => v > 0 && v < 1, 'must be a number in (0, 1) for a score (at least one patch removed)');
       const seed = numberParam(url, 'seed', (v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32, 'must be an integer in [0, 2^32)');
       const repeats = numberParam(url, 'repeats', (v) => Number.isInteger(v) && v >= 1 && v <= limits.maxRepeats, `must be an integer from 1 to ${limits.maxRepeats}`) ?? 1;
       const pixels = pixelsOf(body);
@@ -158,9 +188,17 @@ export function createHandler(opts: HandlerOptions): Handler {
         const route = routes[url.pathname];
         if (!route) throw new HttpError(404, `no route ${url.pathname} (POST /reconstruct, /encode, /score; GET /healthz)`);
         if (request.method !== 'POST') throw new HttpError(405, `${request.method} ${url.pathname}: use POST with the image bytes`);
-        return await route(url, await readBody(request, limits.maxBodyBytes));
+        if (pending >= limits.maxPendingRequests) {
+          throw new HttpError(503, `busy: ${pending} requests already admitted (limit ${limits.maxPendingRequests}); retry after ${RETRY_AFTER_S} s`, { 'retry-after': String(RETRY_AFTER_S) });
+        }
+        pending++;
+        try {
+          return await route(url, await readBody(request, limits.maxBodyBytes));
+        } finally {
+          pending--;
+        }
       } catch (e) {
-        if (e instanceof HttpError) return json(e.status, { error: e.message });
+        if (e instanceof HttpError) return json(e.status, { error: e.message }, e.headers);
         // Typed errors come from the request's content (an unreadable image, a bad parameter).
         if (e instanceof EdgeMaeError) return json(e.name === 'KernelError' ? 500 : 400, { error: e.message });
         return json(500, { error: 'internal error' });

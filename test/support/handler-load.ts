@@ -9,25 +9,43 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_SAMPLES_DIR } from '../../src/node/paths.js';
 
+export interface ServerMemory { rss: number; heapUsed: number; external: number }
+
 export interface ApiServer {
   readonly base: string;
+  readonly port: number;
   readonly child: ChildProcess;
   /** The server process's resident memory, from /healthz. */
   rss(): Promise<number>;
+  /** The server process's memory, from /healthz: after a full GC when started with `--expose-gc`. */
+  memory(): Promise<ServerMemory>;
   stop(): void;
 }
 
-export async function startApiServer(): Promise<ApiServer> {
-  const child = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'api-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+export interface ApiServerOptions {
+  /** Node flags for the server process, e.g. `--expose-gc`. */
+  nodeArgs?: string[];
+  /** Extra environment: MAX_BODY_BYTES, HANDLER_LIMITS, HTTP_LIMITS (see api-server.ts). */
+  env?: Record<string, string>;
+}
+
+export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
+  const child = spawn(process.execPath, [...opts.nodeArgs ?? [], join(dirname(fileURLToPath(import.meta.url)), 'api-server.js')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...opts.env },
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => { const m = /listening (\d+)/.exec(String(d)); if (m) resolve(Number(m[1])); });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
   const base = `http://127.0.0.1:${port}`;
+  const memory = async (): Promise<ServerMemory> => (await (await fetch(`${base}/healthz`)).json()) as ServerMemory;
   return {
     base,
+    port,
     child,
-    rss: async () => ((await (await fetch(`${base}/healthz`)).json()) as { rss: number }).rss,
+    rss: async () => (await memory()).rss,
+    memory,
     stop: () => { child.kill('SIGTERM'); },
   };
 }
@@ -55,8 +73,7 @@ export function loadRequests(): LoadRequest[] {
 }
 
 /** Sends `total` requests, `concurrency` at a time, cycling through the kinds; `onResponse` sees each. */
-export async function runLoad(base: string, total: number, concurrency: number, onResponse: (kind: LoadRequest, res: Response, body: Uint8Array, ms: number, done: number) => Promise<void> | void): Promise<void> {
-  const kinds = loadRequests();
+export async function runLoad(base: string, total: number, concurrency: number, onResponse: (kind: LoadRequest, res: Response, body: Uint8Array, ms: number, done: number) => Promise<void> | void, kinds = loadRequests()): Promise<void> {
   let next = 0;
   let done = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
