@@ -269,7 +269,8 @@ function checkLoadArgument(source: unknown): void {
     throw new InputError(`MaeModel.load: expected a model folder path, LoadOptions ({ model, weights, config, … }) or { config, weights, kernels }, got ${kindOf(source)}`);
   }
   const s = source as Record<string, unknown>;
-  if ('kernels' in s) {
+  // A WebGPU-only source (device 'webgpu') runs no WASM kernels and may leave them out.
+  if ('kernels' in s && !(s.kernels === undefined && s.device === 'webgpu')) {
     const k = s.kernels as Record<string, unknown> | null;
     if (typeof k !== 'object' || k === null || !('module' in k)) {
       throw new InputError(`MaeModel.load: kernels must be { module, manifest } (kernels.wasm and manifest.json from edge-mae build --out DIR), got ${kindOf(k)}`);
