@@ -161,7 +161,7 @@ describe('overload', () => {
   // Tiny bounds so each test runs in seconds; the defaults are the same mechanisms, larger.
   const limits = { headersTimeoutMs: 500, requestTimeoutMs: 4000, idleTimeoutMs: 4000, maxConnections: 4 };
   before(async () => {
-    server = await startApiServer({ env: { HANDLER_LIMITS: JSON.stringify({ maxPendingRequests: 1 }), HTTP_LIMITS: JSON.stringify(limits) } });
+    server = await startApiServer({ env: { HANDLER_LIMITS: JSON.stringify({ maxPendingRequests: 1, maxBodyBytes: 100_000 }), HTTP_LIMITS: JSON.stringify(limits) } });
   });
   after(() => server?.stop());
 
@@ -210,6 +210,16 @@ describe('overload', () => {
       assert.ok(r.status === undefined || r.status === 408 || r.status === 400, `${what}: ${r.head}`);
     }
     await assertAlive(server, 'half-sent bodies');
+  });
+
+  test('a refused upload trickled on after its 413 is still cut off (the drained body does not hold the connection)', { timeout: 20_000 }, async () => {
+    // The 413 comes from Content-Length before the body is read; the body, trickled afterwards, is drained.
+    const size = 200_000; // over the 100,000-byte limit of this server
+    const head = `POST /score HTTP/1.1\r\nHost: a\r\nContent-Type: image/png\r\nContent-Length: ${size}\r\n\r\n`;
+    const r = await exchange(server.port, [head, ...Array.from({ length: 150 }, () => new Uint8Array(10))], { gapMs: 100, waitMs: 20_000 });
+    assert.equal(r.status, 413, r.head);
+    assert.ok(r.closed && r.ms < 8000, `the drained connection was ${r.closed ? `closed after ${r.ms.toFixed(0)} ms` : 'still open after 20 s'} (request timeout ${limits.requestTimeoutMs} ms)`);
+    await assertAlive(server, 'a drained upload');
   });
 
   test(`connections beyond maxConnections (${limits.maxConnections}) are closed unanswered; a freed one is served`, { timeout: 20_000 }, async () => {

@@ -125,21 +125,26 @@ export function createHttpServer(handler: Handler, limits: Partial<HttpServerLim
     connectionsCheckingInterval: Math.min(1000, l.headersTimeoutMs),
   }, (req, res) => {
     const socket = req.socket;
-    const arrived = (): void => void awaitingAnswer.add(socket);
+    // Set once the answer is being written: a body that ends after that (a refused upload, drained
+    // below) must not mark the socket as waiting again, or the idle timeout would never close it.
+    let answered = false;
+    const arrived = (): void => { if (!answered) awaitingAnswer.add(socket); };
+    const answering = (): void => { answered = true; awaitingAnswer.delete(socket); };
     if (req.complete) arrived();
     else req.once('end', arrived);
     let request: Request;
     try {
       request = toRequest(req);
     } catch (e) {
+      answering();
       req.resume();
       return sendError(res, 400, (e as Error).message);
     }
     handler.fetch(request)
-      .then((response) => { awaitingAnswer.delete(socket); return send(res, response); })
+      .then((response) => { answering(); return send(res, response); })
       .catch(() => sendError(res, 500, 'internal error'))
       .finally(() => {
-        awaitingAnswer.delete(socket);
+        answering();
         // A refused body (413) may be unread: drain it so the connection is not reset mid-upload.
         req.resume();
       });
