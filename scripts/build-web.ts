@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type Plugin, build } from 'esbuild';
 import { buildKernels } from '../codegen/compile.js';
-import { type MaeConfig, lenKeep, shapesOf } from '../src/config.js';
+import { type MaeConfig } from '../src/config.js';
+import { encoderLengthsFor } from '../src/mask-ratios.js';
 import { readConfig } from '../src/node/load.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_WEB_DIR, PACKAGE_ROOT } from '../src/node/paths.js';
 import { type BundledKernels, type WebModelIndex, webMaskRatios } from '../src/browser/bundle.js';
@@ -59,8 +60,7 @@ function typecheck(): void {
 
 /** Kernel modules for the page: attention for every slider position's kept length, and for all patches. */
 async function buildPageKernels(cfg: MaeConfig, out: string, maskRatios: number[], cacheDir: string | undefined): Promise<WebModelIndex['kernels']> {
-  const L = shapesOf(cfg).numPatches;
-  const lengths = [...new Set([...maskRatios.map((r) => 1 + lenKeep(L, r)), 1 + L])];
+  const lengths = encoderLengthsFor(cfg, maskRatios);
   const kernels: Record<string, BundledKernels> = {};
   for (const [name, threads] of [['single', false], ['threads', true]] as const) {
     const built = await buildKernels(cfg, { encoderLengths: lengths, simd: 'simd128', threads, cacheDir });

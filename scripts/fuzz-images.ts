@@ -153,6 +153,8 @@ const SPECIAL = [0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff];
 
 /** One random mutation of `b`; returns the new bytes and what was done. */
 function mutate(rng: Rng, b: Uint8Array, format: 'png' | 'jpeg'): [Uint8Array, string] {
+  // An earlier mutation may have truncated the input to nothing: there is no byte left to change.
+  if (b.length === 0) return [b.slice(), 'empty'];
   const at = int(rng, b.length);
   const units = format === 'png' ? pngChunks(b) : jpegSegments(b);
   switch (int(rng, 8)) {

@@ -22,6 +22,9 @@ export class WeightsError extends EdgeMaeError {}
 /** Model inputs of the wrong shape or type (pixels, noise, batch). */
 export class InputError extends EdgeMaeError {}
 
+/** A mask ratio that the precompiled kernel module has no encoder for (build it with that ratio). */
+export class MaskRatioError extends InputError {}
+
 /** An image that cannot be read, decoded or is unsupported. */
 export class ImageError extends EdgeMaeError {}
 

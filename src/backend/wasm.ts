@@ -7,7 +7,8 @@
  */
 import type { MaeConfig } from '../config.js';
 import { lenKeep, shapesOf } from '../config.js';
-import { KernelError } from '../errors.js';
+import { KernelError, MaskRatioError } from '../errors.js';
+import { describeServedRatios } from '../mask-ratios.js';
 import type { Manifest } from '../manifest.js';
 import { ARENA_BASE, type KernelPlan, type MemoryLayout, type Tiling, layoutOf, linearShapes, memoryPages, planKernels } from '../plan.js';
 import { packTasks } from '../pack.js';
@@ -273,7 +274,10 @@ export class WasmBackend implements MaeBackend {
     let p = this.programs.get(key);
     if (p) return p;
     if (kind === 'encoder' && !this.plan.encoder.attention[1 + keep]) {
-      if (!this.opts.extend) throw new KernelError(`this kernel module has no encoder attention for ${keep} kept patches (built for ${this.plan.encoderLengths.map((t) => t - 1).join(', ')}); build one for this mask ratio`);
+      if (!this.opts.extend) {
+        const L = shapesOf(this.cfg).numPatches;
+        throw new MaskRatioError(`this kernel module has no encoder for ${keep} kept patches of ${L}; it serves mask ratios ${describeServedRatios(this.plan.encoderLengths, L)}: build it with \`edge-mae build --mask-ratios …\` to serve others`);
+      }
       await this.instantiate(await this.opts.extend([...this.plan.encoderLengths, 1 + keep]));
     }
     const steps = kind === 'encoder' ? encoderProgram(this.cfg, this.plan, keep) : decoderProgram(this.cfg, this.plan, keep);

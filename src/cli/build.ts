@@ -7,6 +7,8 @@ import { kindOf } from '../node/regular-file.js';
 import { FileError } from '../errors.js';
 import { buildKernels, defaultCacheDir, writeTuning } from '../../codegen/compile.js';
 import { chooseSimd, type SimdVariant } from '../simd-support.js';
+import { describeServedRatios, encoderLengthsFor } from '../mask-ratios.js';
+import { shapesOf } from '../shapes.js';
 
 export interface BuildArgs {
   config: string;
@@ -18,6 +20,8 @@ export interface BuildArgs {
   threads?: boolean;
   /** The WASI build (@assemblyscript/wasi-shim): only wasi_snapshot_preview1 imports, its own fixed memory exported. */
   wasi?: boolean;
+  /** Also serve these mask ratios (besides the config's own and 0): one encoder length each. */
+  maskRatios?: number[];
   /** Also copy kernels.wasm, manifest.json and kernels.ts here (to bundle with an app). */
   out?: string;
 }
@@ -34,6 +38,7 @@ export async function runBuild(a: BuildArgs, log: (line: string) => void): Promi
   const cfg = readConfig(a.config);
   const copies = ['kernels.wasm', 'manifest.json', 'kernels.ts'];
   if (a.out) checkOutputFolder(a.out, copies);
+  const encoderLengths = encoderLengthsFor(cfg, a.maskRatios);
   const simd = chooseSimd(a.simd ?? 'auto');
   const cacheDir = a.cacheDir ?? defaultCacheDir();
   if (a.tune) {
@@ -42,7 +47,7 @@ export async function runBuild(a: BuildArgs, log: (line: string) => void): Promi
     log(`tiles recorded in ${writeTuning(cacheDir, cfg, simd, result)}`);
   }
   const t0 = performance.now();
-  const built = await buildKernels(cfg, { cacheDir, force: a.force || a.tune, simd, threads: a.threads, wasi: a.wasi });
+  const built = await buildKernels(cfg, { encoderLengths, cacheDir, force: a.force || a.tune, simd, threads: a.threads, wasi: a.wasi });
   const ms = performance.now() - t0;
   const exported = built.manifest.kernels.filter((k) => k.exported).length;
   if (a.out) {
@@ -51,4 +56,5 @@ export async function runBuild(a: BuildArgs, log: (line: string) => void): Promi
     log(`copied kernels.wasm, manifest.json, kernels.ts to ${a.out}`);
   }
   log(`${built.compiled ? 'built' : 'cached'} (${simd}${a.threads ? ', threads' : ''}${a.wasi ? ', WASI' : ''}${built.manifest.tuning && built.manifest.tuning !== 'default' ? ', tuned tiles' : ''}): ${built.dir}/kernels.wasm (${(built.wasm.length / 1024).toFixed(1)} KiB, ${exported} kernels, ${built.manifest.memory.pages} pages = ${(built.manifest.memory.pages / 16).toFixed(1)} MiB memory) in ${ms.toFixed(0)} ms`);
+  log(`serves mask ratios ${describeServedRatios(built.manifest.encoderLengths, shapesOf(cfg).numPatches)}`);
 }

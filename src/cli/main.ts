@@ -32,6 +32,19 @@ function ratio(v: string): number {
   return r;
 }
 
+/** A comma-separated list of ratios in [0, 1), at most 64 (one encoder length each). */
+function ratioList(v: string): number[] {
+  const parts = v.split(',');
+  if (parts.length > 64) throw new InvalidArgumentError(`at most 64 ratios, got ${parts.length}`);
+  return parts.map((p) => {
+    try {
+      return ratio(p.trim());
+    } catch {
+      throw new InvalidArgumentError(`'${p}' is not a number in [0, 1)`);
+    }
+  });
+}
+
 /** An integer option in [min, max]; `range` says the bound in the error. */
 const intIn = (min: number, max: number, range: string) => (v: string): number => {
   const n = numberOf(v);
@@ -93,8 +106,9 @@ export function program(): Command {
     .addOption(new Option('--simd <variant>', 'kernel variant').choices(['auto', 'simd128', 'relaxed']).default('auto'))
     .option('--threads', 'build the shared-memory (threaded) module')
     .addOption(new Option('--wasi', 'build the WASI module: imports only wasi_snapshot_preview1, exports its own memory').conflicts('threads'))
+    .addOption(new Option('--mask-ratios <r,r,...>', 'also serve these mask ratios (the config\'s own and 0, all patches, always)').argParser(ratioList))
     .option('--out <dir>', 'also copy kernels.wasm, manifest.json and kernels.ts here (to bundle with an app)')
-    .action((o) => runBuild({ config: o.config, cacheDir: o.cache, force: o.force, tune: o.tune, simd: simdOption(o.simd), threads: o.threads, wasi: o.wasi, out: o.out }, log));
+    .action((o) => runBuild({ config: o.config, cacheDir: o.cache, force: o.force, tune: o.tune, simd: simdOption(o.simd), threads: o.threads, wasi: o.wasi, maskRatios: o.maskRatios, out: o.out }, log));
 
   modelOptions(p.command('forward'))
     .description('MAE forward on pixel tensors: writes latent, pred, mask, ids_restore, losses')
