@@ -7,7 +7,8 @@
  *     valid and invalid bodies mixed — throughput, p50/p99 latency of the valid ones, server RSS
  *     after the first 100 and after all 1000 requests;
  *   - the bundled model on WebGPU beside WASM when an adapter is present (labelled when the
- *     adapter is a CPU driver).
+ *     adapter is a CPU driver);
+ *   - the handler's latency per runtime: Node, Deno, Bun, Vercel's edge-runtime (edge-runtimes.ts).
  * Writes its JSON to --out.
  */
 import { spawnSync } from 'node:child_process';
@@ -21,6 +22,7 @@ import { DEFAULT_MODEL_DIR } from '../src/node/paths.js';
 import { runLoad, startApiServer } from '../test/support/handler-load.js';
 import { buildKernels } from '../codegen/compile.js';
 import { ensureBaseAssets } from './assets.js';
+import { runtimeLatency } from './edge-runtimes.js';
 import { log, parseArgs, sectionMain } from './timing.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -130,5 +132,7 @@ const handler = await handlerLoad();
 log('edge: handler load done');
 const webgpu = await webgpuVsWasm();
 log('edge: webgpu vs wasm done');
-const result = { sizes, coldStartMs: cold, handler, webgpu };
+const runtimes = await runtimeLatency(!!args.quick);
+log('edge: runtimes done');
+const result = { sizes, coldStartMs: cold, handler, webgpu, runtimes };
 await sectionMain('edge', async () => result);

@@ -9,6 +9,7 @@ import type { GemmResult } from './gemm.js';
 import type { LoadRssResult } from './load-rss.js';
 import type { MachineInfo } from './machine.js';
 import type { VerifyResult } from './verify.js';
+import type { RuntimeLatency } from './edge-runtimes.js';
 
 /** bench/threads.ts: edge-mae alone at 1 and 2 threads. */
 export interface ThreadsResult {
@@ -24,6 +25,7 @@ export interface EdgeResult {
   coldStartMs: Record<string, { ms: number[] }>;
   handler: { requests: number; concurrency: number; seconds: number; requestsPerSecond: number; validP50ms: number; validP99ms: number; statuses: Record<string, number>; rssStartMiB: number; rssAfter100MiB: number; rssAfter1000MiB: number };
   webgpu?: Array<{ device: string; backend?: string; images?: number; ms?: number[]; note?: string; skipped?: string }>;
+  runtimes?: RuntimeLatency[];
 }
 
 /** The edge section as text. */
@@ -36,6 +38,12 @@ export function renderEdge(e: EdgeResult): string {
   if (e.webgpu) {
     lines.push('', 'Bundled model, 16 images, forward ms (WebGPU when an adapter is present):');
     for (const r of e.webgpu) lines.push(`  ${r.device}: ${r.skipped ? `not run (${r.skipped})` : `${r.ms!.join(', ')} — ${r.backend}${r.note ? ` [${r.note}]` : ''}`}`);
+  }
+  if (e.runtimes) {
+    lines.push('', 'The handler per runtime (bundled model, SIMD128 kernels from bytes; each server its own process, sequential requests on loopback), ms:');
+    lines.push(table(['runtime', 'version', 'healthz p50', 'reconstruct p50', 'reconstruct p99', 'loss'], e.runtimes.map((r) => r.skipped
+      ? [r.runtime, '', 'not run', r.skipped.slice(0, 80), '', '']
+      : [r.runtime, r.version ?? '', r.healthzP50ms!, r.reconstructP50ms!, r.reconstructP99ms!, String(r.loss)])));
   }
   return lines.join('\n');
 }

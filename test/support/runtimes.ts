@@ -13,7 +13,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { EdgeRuntime, runServer } from 'edge-runtime';
 import { MaeModel, createHandler, createHttpServer } from '../../src/node/index.js';
@@ -126,12 +127,25 @@ else ready(Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: (request) => handl
 `;
 
 /** Starts `deno run` or `bun` on the project's serve.mjs and waits for its port. */
-export async function startProcessRuntime(name: 'deno' | 'bun', binary: string, project: string, assets: ModelAssets): Promise<RuntimeServer> {
+export function startProcessRuntime(name: 'deno' | 'bun', binary: string, project: string, assets: ModelAssets): Promise<RuntimeServer> {
   const args = name === 'deno'
     ? ['run', '--allow-read', '--allow-net=127.0.0.1', '--no-prompt', 'serve.mjs', assets.dir]
     : ['--no-install', 'serve.mjs', assets.dir];
   const env = { ...process.env, NO_COLOR: '1', DENO_DIR: join(project, '.deno'), DENO_NO_UPDATE_CHECK: '1', DO_NOT_TRACK: '1' };
-  const child = spawn(binary, args, { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return listening(name, spawn(binary, args, { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/**
+ * Node or the edge-runtime VM in a process of its own (test/support/runtime-child.ts), as Deno and
+ * Bun run: so that a benchmark's client does not share their event loop.
+ */
+export function startChildRuntime(name: 'node' | 'edge-runtime', project: string, assets: ModelAssets): Promise<RuntimeServer> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'runtime-child.js');
+  return listening(name, spawn(process.execPath, [script, name, project, assets.dir], { stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** Waits for a server process's `listening <port> <backend>` line. */
+async function listening(name: RuntimeName, child: ChildProcess): Promise<RuntimeServer> {
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += String(d); });
   const { port, backend } = await new Promise<{ port: number; backend: string }>((resolve, reject) => {
