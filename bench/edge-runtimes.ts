@@ -5,7 +5,9 @@
  * sends sequential requests: GET /healthz (the runtime's HTTP path alone) and POST /reconstruct
  * (decode, model, figure, PNG), after a warm-up; p50/p99 of the round trips, one run.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { DEFAULT_SAMPLES_DIR } from '../src/node/paths.js';
 import { ROOT } from '../test/helpers.js';
@@ -85,4 +87,12 @@ export async function runtimeLatency(quick: boolean): Promise<RuntimeLatency[]> 
     }
   }
   return rows;
+}
+
+// Alone: `node dist/bench/edge-runtimes.js [--quick] [--out FILE]` (the edge section runs it too).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const rows = await runtimeLatency(process.argv.includes('--quick'));
+  const out = process.argv.indexOf('--out');
+  const json = JSON.stringify({ date: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model, loadavg1m: loadavg()[0], runtimes: rows }, null, 2) + '\n';
+  if (out > 0) writeFileSync(process.argv[out + 1], json); else process.stdout.write(json);
 }
