@@ -10,7 +10,7 @@ import { parseArgs } from './timing.js';
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const args = parseArgs();
 const simd = (args.flags.simd ?? 'simd128') as 'simd128' | 'relaxed';
-const { MaeModel } = await import('../src/model.js');
+const { MaeModel } = await import('../src/node/index.js');
 const { benchInput } = await import('./shared.js');
 mark('imports');
 const model = await MaeModel.load({ model: args.flags.dir, simd });

@@ -9,6 +9,7 @@
  *   - the bundled model on WebGPU beside WASM when an adapter is present (labelled when the
  *     adapter is a CPU driver);
  *   - PNG encoding of the reconstruction figures, in Node and inside node:vm (bench/png.ts).
+ *   - the handler's latency per runtime: Node, Deno, Bun, Vercel's edge-runtime (edge-runtimes.ts).
  * Writes its JSON to --out.
  */
 import { spawnSync } from 'node:child_process';
@@ -23,6 +24,7 @@ import { runLoad, startApiServer } from '../test/support/handler-load.js';
 import { buildKernels } from '../codegen/compile.js';
 import { ensureBaseAssets } from './assets.js';
 import { pngEncoding } from './png.js';
+import { runtimeLatency } from './edge-runtimes.js';
 import { log, parseArgs, sectionMain } from './timing.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -134,5 +136,7 @@ const webgpu = await webgpuVsWasm();
 log('edge: webgpu vs wasm done');
 const png = await pngEncoding(args.quick);
 log('edge: PNG encoding done');
-const result = { sizes, coldStartMs: cold, handler, webgpu, png };
+const runtimes = await runtimeLatency(!!args.quick);
+log('edge: runtimes done');
+const result = { sizes, coldStartMs: cold, handler, webgpu, png, runtimes };
 await sectionMain('edge', async () => result);

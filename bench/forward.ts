@@ -20,7 +20,7 @@
 import v8 from 'node:v8';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MaeModel, type LoadOptions } from '../src/model.js';
+import { MaeModel, type LoadOptions } from '../src/node/index.js';
 import { BASE, type BaseAssets, baseAssetPaths, benchCacheDir, ensureBaseAssets, readBaseWeights } from './assets.js';
 import { preset } from '../src/config.js';
 import { type BenchInput, benchInput } from './shared.js';

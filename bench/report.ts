@@ -10,6 +10,7 @@ import type { LoadRssResult } from './load-rss.js';
 import type { MachineInfo } from './machine.js';
 import type { PngRow } from './png.js';
 import type { VerifyResult } from './verify.js';
+import type { RuntimeLatency } from './edge-runtimes.js';
 
 /** bench/threads.ts: edge-mae alone at 1 and 2 threads. */
 export interface ThreadsResult {
@@ -26,6 +27,7 @@ export interface EdgeResult {
   handler: { requests: number; concurrency: number; seconds: number; requestsPerSecond: number; validP50ms: number; validP99ms: number; statuses: Record<string, number>; rssStartMiB: number; rssAfter100MiB: number; rssAfter1000MiB: number };
   webgpu?: Array<{ device: string; backend?: string; images?: number; ms?: number[]; note?: string; skipped?: string }>;
   png?: PngRow[];
+  runtimes?: RuntimeLatency[];
 }
 
 /** The edge section as text. */
@@ -42,6 +44,12 @@ export function renderEdge(e: EdgeResult): string {
   if (e.png) {
     lines.push('', 'PNG encoding of the reconstruction figure, ms best / median (node:vm: as in Vercel\'s edge runtime):');
     lines.push(table(['figure', 'size', 'PNG KiB', 'Node', 'node:vm'], e.png.map((r) => [r.figure, `${r.width}×${r.height}`, kb(r.bytes), `${r.node.bestMs} / ${r.node.medianMs}`, `${r.vm.bestMs} / ${r.vm.medianMs}`])));
+  }
+  if (e.runtimes) {
+    lines.push('', 'The handler per runtime (bundled model, SIMD128 kernels from bytes; each server its own process, sequential requests on loopback), ms:');
+    lines.push(table(['runtime', 'version', 'healthz p50', 'reconstruct p50', 'reconstruct p99', 'loss'], e.runtimes.map((r) => r.skipped
+      ? [r.runtime, '', 'not run', r.skipped.slice(0, 80), '', '']
+      : [r.runtime, r.version ?? '', r.healthzP50ms!, r.reconstructP50ms!, r.reconstructP99ms!, String(r.loss)])));
   }
   return lines.join('\n');
 }

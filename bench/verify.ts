@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../src/config.js';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { SafetensorsFile } from '../src/safetensors.js';
 import { loadWeights } from '../src/weights.js';
 import { type Tf, initOrt, initTfjs } from './engines.js';

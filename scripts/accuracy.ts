@@ -9,7 +9,7 @@
 import v8 from 'node:v8';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { SafetensorsFile } from '../src/safetensors.js';
 import { DEFAULT_MODEL_DIR, PACKAGE_ROOT } from '../src/node/paths.js';
 

@@ -19,6 +19,7 @@ import type { Manifest } from './manifest.js';
 import { parseConfig } from './config.js';
 import { SafetensorsFile } from './safetensors.js';
 import { firstNonFinite, loadWeights } from './weights.js';
+import { isWasmModule } from './wasm-brand.js';
 
 export interface ForwardOptions {
   /** Images in `pixels` (N). */
@@ -110,7 +111,7 @@ export interface LoadOptions {
   config?: string;
   /** Kernel cache folder (default $EDGE_MAE_CACHE or ~/.cache/edge-mae/kernels). */
   cacheDir?: string;
-  /** Kernel variant: 'auto' (default) takes relaxed SIMD (FMA) when the engine validates it, else SIMD128. */
+  /** Kernel variant: 'auto' (default) takes relaxed SIMD when the engine validates it, else SIMD128. */
   simd?: SimdVariant | 'auto';
   /** Kernel threads sharing the memory (default 1): GEMM panels and attention heads are split between them. */
   threads?: number;
@@ -157,8 +158,10 @@ export class MaeModel {
   static async load(source: string | LoadOptions | ModelSource | BytesSource): Promise<MaeModel> {
     if (typeof source !== 'string') checkLoadArgument(source);
     if (typeof source === 'string' || !('kernels' in source)) {
-      const load = MaeModel.folderLoader ?? (await importNodeLoader());
-      const opts = typeof source === 'string' ? { model: source } : checkLoadOptions(source);
+      const opts: LoadOptions = typeof source === 'string' ? { model: source } : checkLoadOptions(source);
+      // Registered by the Node entry (src/node/index.ts); the edge entry has no file system.
+      const load = MaeModel.folderLoader;
+      if (!load) throw new InputError('MaeModel.load: paths need the Node entry (a file system); here pass the bytes: { config, weights, kernels: { module, manifest } } (config.json\'s object, model.safetensors\' bytes, kernels.wasm compiled to a WebAssembly.Module and manifest.json, from edge-mae build --out DIR)');
       checkThreads(opts.threads);
       return MaeModel.load(await load(opts));
     }
@@ -276,7 +279,7 @@ function checkLoadArgument(source: unknown): void {
       throw new InputError(`MaeModel.load: kernels must be { module, manifest } (kernels.wasm and manifest.json from edge-mae build --out DIR), got ${kindOf(k)}`);
     }
     if (isBytes(s.weights)) {
-      if (!(k.module instanceof WebAssembly.Module || isBytes(k.module))) throw new InputError(`MaeModel.load: kernels.module must be a WebAssembly.Module or the bytes of kernels.wasm, got ${kindOf(k.module)}`);
+      if (!(isWasmModule(k.module) || isBytes(k.module))) throw new InputError(`MaeModel.load: kernels.module must be a WebAssembly.Module or the bytes of kernels.wasm, got ${kindOf(k.module)}`);
       if (typeof k.manifest !== 'object' || k.manifest === null) throw new InputError(`MaeModel.load: kernels.manifest must be manifest.json's object, got ${kindOf(k.manifest)}`);
       if (typeof s.config !== 'object' || s.config === null || Array.isArray(s.config)) throw new InputError(`MaeModel.load: config must be a parsed config or config.json's object, got ${kindOf(s.config)}`);
     }
@@ -316,20 +319,7 @@ async function fromBytes(s: BytesSource): Promise<ModelSource> {
   const bytes = s.weights instanceof Uint8Array ? s.weights : new Uint8Array(s.weights);
   const weights = loadWeights(SafetensorsFile.parse(bytes, 'weights'), config, { lazy: true });
   const m = s.kernels.module;
-  const module = m instanceof WebAssembly.Module ? m : await WebAssembly.compile(m instanceof Uint8Array ? (m as Uint8Array<ArrayBuffer>) : new Uint8Array(m));
+  // (The brand guard cannot narrow: bytes are structurally a WebAssembly.Module, an empty interface.)
+  const module = isWasmModule(m) ? m : await WebAssembly.compile(ArrayBuffer.isView(m) ? (m as Uint8Array<ArrayBuffer>) : new Uint8Array(m as ArrayBuffer));
   return { config, weights, kernels: { module, manifest: s.kernels.manifest }, preprocessor: s.preprocessor, threads: s.threads, startWorkers: s.startWorkers };
-}
-
-/**
- * The Node entry, imported on demand when it was not (it registers the folder loader and the core
- * count). The specifier is a variable so that browser and edge bundles do not pull Node code in.
- */
-async function importNodeLoader(): Promise<(opts: LoadOptions) => Promise<ModelSource>> {
-  const specifier = './node/index.js';
-  try {
-    await import(/* @vite-ignore */ specifier);
-  } catch (e) {
-    throw new InputError(`loading a model from a path needs Node (file system); here pass the bytes: MaeModel.load({ config, weights, kernels }) (${(e as Error).message})`);
-  }
-  return MaeModel.folderLoader!;
 }

@@ -1,6 +1,6 @@
 /**
  * Which WebAssembly SIMD the engine runs. SIMD128 is everywhere edge-mae runs; relaxed SIMD
- * (fused multiply-add) ships in newer engines and behind `--experimental-wasm-relaxed-simd` in
+ * (relaxed_madd: a fused multiply-add where the engine fuses it, else mul + add) ships in newer engines and behind `--experimental-wasm-relaxed-simd` in
  * Node 20. Edge-safe: only WebAssembly.validate.
  */
 

@@ -91,7 +91,7 @@ test('any config: without noise the mask comes from the seed, reproducibly, and 
   const cfg = parseConfig(c.config);
   const dir = tempDir();
   const w = writeModelFolder(join(dir, 'model'), cfg, c, 5);
-  const { MaeModel } = await import('../src/model.js');
+  const { MaeModel } = await import('../src/node/index.js');
   const model = await MaeModel.load(join(dir, 'model'));
   const pixels = gaussianish(3, 3 * cfg.numChannels * cfg.imageSize ** 2);
   const a = await model.forward(pixels, { batch: 3, seed: 42 });

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError, MaeModel, encode, loadImage, preprocess, reconstruct, renderFigure, score, seededNoise, type RawImage } from '../src/index.js';
+import { InputError, MaeModel, encode, loadImage, preprocess, reconstruct, renderFigure, score, seededNoise, type RawImage } from '../src/node/index.js';
 import { maskSeed } from '../src/jobs/score.js';
 import { ROOT } from './helpers.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { preset, shapesOf } from '../src/config.js';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { compileKernels } from '../src/node/load.js';
 import { seededNoise } from '../src/masking.js';
 import { randomWeights } from './reference/mae-reference.js';

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import '../src/node/index.js';
 import { decodeImage } from '../src/image/decode.js';
 import { preprocess } from '../src/jobs/preprocess.js';

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import { join } from 'node:path';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { LOSS_TOL, ROOT, TENSOR_TOL, assertClose, assertExact, readTensors } from './helpers.js';
 
 const DIR = join(ROOT, 'models', 'mae-fashion-mnist');

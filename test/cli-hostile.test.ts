@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MaeModel, InputError } from '../src/index.js';
+import { MaeModel, InputError } from '../src/node/index.js';
 import { score } from '../src/jobs/score.js';
 import { GOLDEN, ROOT, tempDir } from './helpers.js';
 

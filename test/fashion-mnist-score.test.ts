@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { MaeModel, preprocess, score } from '../src/index.js';
+import { MaeModel, preprocess, score } from '../src/node/index.js';
 import type { RawImage } from '../src/image/decode.js';
 import { ROOT, runCli, tempDir } from './helpers.js';
 

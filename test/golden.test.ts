@@ -8,10 +8,10 @@ import { test } from 'node:test';
 import v8 from 'node:v8';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { GOLDEN, LOSS_TOL, TENSOR_TOL, assertClose, assertExact, readTensors, runCli, tempDir } from './helpers.js';
 
-// Both kernel variants: relaxed SIMD (FMA) needs this flag on Node 20.
+// Both kernel variants: relaxed SIMD needs this flag on Node 20.
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const VARIANTS = ['simd128', 'relaxed'] as const;
 const CASES = ['tiny', 'small'];

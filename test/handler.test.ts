@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { UsageError } from '../src/errors.js';
 import { createHandler } from '../src/serve/handler.js';
 import { crc32, decodeImage } from '../src/image/decode.js';

@@ -234,7 +234,7 @@ test('server: each bomb POSTed to /reconstruct gets a 4xx JSON within 1 s while 
   const url = (p: string) => new URL(p, import.meta.url).href;
   const child = spawn(process.execPath, ['--input-type=module', '-e', SERVER], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, URL_MODEL: url('../src/model.js'), URL_HANDLER: url('../src/serve/handler.js'), URL_ADAPTER: url('../src/node/http-adapter.js'), URL_PATHS: url('../src/node/paths.js') },
+    env: { ...process.env, URL_MODEL: url('../src/node/index.js'), URL_HANDLER: url('../src/serve/handler.js'), URL_ADAPTER: url('../src/node/http-adapter.js'), URL_PATHS: url('../src/node/paths.js') },
   });
   try {
     const port = await new Promise<number>((resolve, reject) => {

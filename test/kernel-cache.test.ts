@@ -11,7 +11,7 @@ import { buildKernels } from '../codegen/compile.js';
 import { generateKernels } from '../codegen/generate.js';
 import { configHash } from '../codegen/config-hash.js';
 import { defaultEncoderLengths, kernelName, layoutOf, planKernels } from '../src/plan.js';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { GOLDEN, goldenCase, tempDir } from './helpers.js';
 
 test('a second build of the same config comes from the cache, byte for byte', async () => {

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { preset } from '../src/config.js';
 import { ConfigError, MaskRatioError } from '../src/errors.js';
 import { describeServedRatios, encoderLengthsFor } from '../src/mask-ratios.js';

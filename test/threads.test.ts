@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { shareOf } from '../src/backend/program-runner.js';
 import { GOLDEN, TENSOR_TOL, assertClose, readTensors } from './helpers.js';
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { parseConfig } from '../src/config.js';
 import { linearShapes, tileKey } from '../src/plan.js';
 import { tuningPath, writeTuning } from '../codegen/compile.js';

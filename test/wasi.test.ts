@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WASI } from 'node:wasi';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { parseConfig } from '../src/config.js';
 import { SafetensorsFile } from '../src/safetensors.js';
 import { loadWeights } from '../src/weights.js';

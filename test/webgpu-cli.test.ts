@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { parseConfig } from '../src/config.js';
 import { SafetensorsFile } from '../src/safetensors.js';
 import { loadWeights } from '../src/weights.js';

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig, shapesOf } from '../src/config.js';
 import { seededNoise } from '../src/masking.js';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import type { KernelModule } from '../src/backend/wasm.js';
 import { randomWeights, referenceEncodeAll, referenceForward } from './reference/mae-reference.js';
 import { LOSS_TOL, TENSOR_TOL, assertClose, assertExact, maxScaledError } from './helpers.js';

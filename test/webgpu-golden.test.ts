@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { MaeModel } from '../src/model.js';
+import { MaeModel } from '../src/node/index.js';
 import { GOLDEN, LOSS_TOL, ROOT, TENSOR_TOL, assertClose, assertExact, maxScaledError, readTensors } from './helpers.js';
 import { GPU_TEST_TIMEOUT_MS, needWebGpu } from './webgpu-support.js';
 

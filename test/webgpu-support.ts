@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type { TestContext } from 'node:test';
+import '../src/node/index.js'; // registers Node's GPU (the webgpu package) behind defaultGpu
 import { defaultGpu } from '../src/backend/webgpu-device.js';
 
 /** SwiftShader's Vulkan driver from Debian's chromium package (test machines; the package hard-codes no path). */

@@ -16,6 +16,7 @@ import { type Step, decoderProgram, encoderProgram } from '../program.js';
 import type { MaeWeights } from '../weights.js';
 import type { MaeBackend } from './backend.js';
 import { CTRL } from './barrier.js';
+import { isWasmMemory } from '../wasm-brand.js';
 import { type KernelExports, type RunProgram, compileProgram } from './program-runner.js';
 
 /** A compiled kernel module and its manifest. */
@@ -127,7 +128,7 @@ export async function instantiateExported(module: WebAssembly.Module, pages: num
     if (typeof start === 'function') start();
   }
   const memory = instance.exports.memory;
-  if (!(memory instanceof WebAssembly.Memory)) throw new KernelError('kernel module neither imports nor exports its memory');
+  if (!isWasmMemory(memory)) throw new KernelError('kernel module neither imports nor exports its memory');
   if (memory.buffer.byteLength < pages * 65536) throw new KernelError(`kernel module's memory (${memory.buffer.byteLength / 65536} pages) is smaller than this model needs (${pages} pages): build it for this config`);
   const exports = instance.exports as unknown as KernelExports;
   if (exports.heap_base() > ARENA_BASE) throw new KernelError(`kernel module's static data (${exports.heap_base()} bytes) overlaps the arena at ${ARENA_BASE}`);
@@ -167,7 +168,9 @@ export class WasmBackend implements MaeBackend {
 
   get description(): string {
     const pages = memoryPages(this.layout);
-    const simd = this.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD128';
+    // The variant selected, not what the engine makes of it: relaxed_madd may or may not fuse
+    // (JavaScriptCore's results are bit-identical to SIMD128's).
+    const simd = this.simd === 'relaxed' ? 'relaxed SIMD' : 'SIMD128';
     return `wasm: ${simd}, ${this.threads} thread${this.threads > 1 ? 's' : ''}, ${(pages * 65536 / 2 ** 20).toFixed(1)} MiB memory${this.ownMemory ? ' (WASI module\'s own)' : ''}`;
   }
 

@@ -1,6 +1,6 @@
 /**
  * Getting a WebGPU device for a model: the platform's GPU object (navigator.gpu in browsers; in
- * Node the optional `webgpu` package, imported only now), an adapter, a check that the model fits
+ * Node the optional `webgpu` package, which the Node entry registers), an adapter, a check that the model fits
  * the adapter's limits, and a device with the limits it needs. Every way this can fail comes back
  * as a one-line reason ("webgpu: no adapter"), which 'auto' shows when it falls back to WASM and
  * an explicit 'webgpu' turns into an error.
@@ -28,15 +28,21 @@ export interface AcquiredDevice {
   readonly fallbackAdapter: boolean;
 }
 
-/** The platform's GPU: navigator.gpu, else (Node) the `webgpu` package. */
+let platformGpu: GpuSource | undefined;
+
+/**
+ * Where the GPU comes from when there is no navigator.gpu: the Node entry registers the `webgpu`
+ * package's (src/node/webgpu.ts), so that no edge or browser bundle contains Node code.
+ */
+export function registerPlatformGpu(source: GpuSource): void {
+  platformGpu = source;
+}
+
+/** The platform's GPU: navigator.gpu, else the registered one (Node: the `webgpu` package). */
 export const defaultGpu: GpuSource = async () => {
   const nav = (globalThis as { navigator?: { gpu?: Gpu } }).navigator;
   if (nav?.gpu) return nav.gpu;
-  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  if (proc?.versions?.node) {
-    const { nodeGpu } = await import('../node/webgpu.js');
-    return nodeGpu();
-  }
+  if (platformGpu) return platformGpu();
   return 'webgpu: this platform has no navigator.gpu';
 };
 

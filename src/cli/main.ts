@@ -72,7 +72,7 @@ function imageOptions(cmd: Command): Command {
 
 function modelOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--simd <variant>', 'kernel variant: relaxed (FMA) when the engine has it, else simd128').choices(['auto', 'simd128', 'relaxed']).default('auto'))
+    .addOption(new Option('--simd <variant>', 'kernel variant: relaxed SIMD when the engine validates it, else simd128').choices(['auto', 'simd128', 'relaxed']).default('auto'))
     .addOption(threadsOption())
     .addOption(deviceOption())
     .option('--model <dir>', 'model folder with config.json and model.safetensors (default: the bundled mae-fashion-mnist)')

@@ -1,5 +1,5 @@
 /** The model options the tensor commands share (forward, encode --inputs), and loading from them. */
-import { MaeModel } from '../model.js';
+import { MaeModel } from '../node/index.js';
 import type { DeviceChoice } from '../backend/webgpu-select.js';
 import { DEFAULT_MODEL_DIR } from '../node/paths.js';
 

@@ -6,9 +6,13 @@
 import { availableParallelism } from 'node:os';
 import { MaeModel } from '../model.js';
 import { loadModelSource } from './load.js';
+import { registerPlatformGpu } from '../backend/webgpu-device.js';
+import { nodeGpu } from './webgpu.js';
 
+// What Node supplies to the edge-safe code, registered here so that the edge entry never imports it.
 MaeModel.folderLoader = loadModelSource;
 MaeModel.availableThreads = availableParallelism;
+registerPlatformGpu(nodeGpu);
 
 export * from '../index.js';
 export { loadModelSource, compileKernels, readConfig } from './load.js';

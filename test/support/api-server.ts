@@ -3,7 +3,7 @@
  * ephemeral loopback port (printed as `listening <port>`), with memory use in /healthz (after a
  * full GC when run with --expose-gc). HANDLER_LIMITS and HTTP_LIMITS (JSON) override limits.
  */
-import { MaeModel } from '../../src/model.js';
+import { MaeModel } from '../../src/node/index.js';
 import { type HandlerLimits, createHandler } from '../../src/serve/handler.js';
 import { type HttpServerLimits, createHttpServer } from '../../src/node/http-adapter.js';
 import { DEFAULT_MODEL_DIR } from '../../src/node/paths.js';
