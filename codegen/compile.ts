@@ -54,13 +54,17 @@ export function defaultCacheDir(): string {
   return process.env.EDGE_MAE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'edge-mae', 'kernels');
 }
 
-let digest: string | undefined;
-/** Digest of everything that shapes the output besides the config: core sources, generator code, compiler. */
-function toolchainDigest(): string {
-  if (digest) return digest;
+const digests = new Map<string, string>();
+/**
+ * Digest of everything that shapes the output besides the config: core sources, generator code,
+ * compiler and its options (`asconfig`: asconfig.json's text, the package's by default).
+ */
+export function toolchainDigest(asconfig: string = asconfigText()): string {
+  const known = digests.get(asconfig);
+  if (known) return known;
   const ascVersion = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.resolve('assemblyscript/asc'))), '..', 'package.json'), 'utf8')) as { version: string }).version;
   // asconfig.json's bytes: a changed compiler option is a new cache entry.
-  const h = createHash('sha256').update(ascVersion).update(asconfigText());
+  const h = createHash('sha256').update(ascVersion).update(asconfig);
   const walk = (dir: string): void => {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(dir, e.name);
@@ -71,7 +75,8 @@ function toolchainDigest(): string {
   walk(CORE_DIR);
   walk(here);
   h.update(readFileSync(join(PACKAGE_ROOT, 'dist', 'src', 'plan.js')));
-  digest = h.digest('hex').slice(0, 12);
+  const digest = h.digest('hex').slice(0, 12);
+  digests.set(asconfig, digest);
   return digest;
 }
 

@@ -2,14 +2,14 @@
  * asconfig.json, the AssemblyScript project file: it holds a target for every kernel build
  * (codegen/compile.ts compiles each with it), and asc builds the hand-written core
  * (assembly/index.ts) with each target from the files on disk, as `npx asc assembly/index.ts
- * --config asconfig.json --target T` does.
+ * --config asconfig.json --target T` does. Its bytes are part of the kernel cache key.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ascTarget } from '../codegen/compile.js';
-import { ROOT, tempDir } from './helpers.js';
+import { ascTarget, buildKernels, toolchainDigest } from '../codegen/compile.js';
+import { ROOT, goldenCase, tempDir } from './helpers.js';
 
 const asconfig = JSON.parse(readFileSync(join(ROOT, 'asconfig.json'), 'utf8')) as { targets: Record<string, Record<string, unknown>>; entries?: unknown };
 const builds = (['simd128', 'relaxed'] as const).flatMap((simd) => [
@@ -43,4 +43,15 @@ test('asc builds the hand-written core with every target of asconfig.json', asyn
     const memoryImport = WebAssembly.Module.imports(mod).some((i) => i.kind === 'memory');
     assert.equal(memoryImport, !target.endsWith('-wasi'), `${target}: ${target.endsWith('-wasi') ? 'its own' : 'an imported'} memory`);
   }
+});
+
+test('the kernel cache key covers asconfig.json: another option text, another cache folder', async () => {
+  const text = readFileSync(join(ROOT, 'asconfig.json'), 'utf8');
+  const changed = text.replace('"optimizeLevel": 3', '"optimizeLevel": 2');
+  assert.notEqual(changed, text);
+  assert.equal(toolchainDigest(text), toolchainDigest(), 'the default is the file on disk');
+  assert.notEqual(toolchainDigest(changed), toolchainDigest(text));
+  assert.notEqual(toolchainDigest(text + ' '), toolchainDigest(text), 'any byte counts');
+  const built = await buildKernels(goldenCase('tiny').cfg, { cacheDir: tempDir(), simd: 'simd128' });
+  assert.ok(built.dir.endsWith(`-${toolchainDigest(text)}`), `${built.dir} is keyed by asconfig.json's digest`);
 });

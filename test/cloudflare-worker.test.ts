@@ -166,9 +166,21 @@ describe('Cloudflare example on workerd (wrangler dev)', { skip, timeout: SUITE_
     assert.match(j.error, /image/);
   });
 
-  test('?mask_ratio=0.5: served (the example builds its kernels with that ratio)', async () => {
-    const res = await post('/reconstruct?mask_ratio=0.5', sample);
+  test('?mask_ratio=0.5: served (the example builds its kernels with that ratio), the loss of the Node run; 0.3: a 4xx naming the ratios served', async () => {
+    const res = await post(`/reconstruct?mask_ratio=0.5&seed=${SEED}`, sample);
     assert.equal(res.status, 200, await res.clone().text());
     assert.equal(res.headers.get('content-type'), 'image/png');
+    const model = await MaeModel.load({ model: DEFAULT_MODEL_DIR, simd: 'simd128' });
+    try {
+      const px = preprocess(model, [decodeImage(sample, SAMPLE)]);
+      const [row] = await reconstruct(model, px, model.preprocessor, { batch: 1, seed: SEED, maskRatio: 0.5 });
+      assert.equal(Number(res.headers.get('x-loss')), row!.loss, 'loss at mask ratio 0.5: workerd vs Node');
+    } finally {
+      model.dispose();
+    }
+    const other = await post('/reconstruct?mask_ratio=0.3', sample);
+    assert.ok(other.status >= 400 && other.status < 500, `mask_ratio=0.3: status ${other.status} ${await other.clone().text()}`);
+    assert.match(other.headers.get('content-type') ?? '', /application\/json/);
+    assert.match((await other.json() as { error: string }).error, /serves mask ratios .*\(24 kept\)/, "names the ratios served, 0.5 (24 kept) among them");
   });
 });

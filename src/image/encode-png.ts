@@ -5,8 +5,9 @@
  *
  * Speed: the five filters are scored in one pass over a row without writing them, and only the
  * chosen one is written, straight into the deflate input. A row equal to the one above (every
- * row of an enlarged figure but the first of each pixel) needs neither: Up's residuals are zero. No Math.* per byte: inside a VM context (Vercel's edge runtime) every global lookup is
- * slow; integer absolute values come from locals.
+ * row of an enlarged figure but the first of each pixel) needs neither: Up's residuals are zero.
+ * No Math.* per byte: inside a VM context (Vercel's edge runtime) every global lookup is slow;
+ * integer absolute values come from locals. What is left is mostly fflate's deflate.
  */
 import { zlibSync } from 'fflate';
 import { crc32 } from './decode.js';
