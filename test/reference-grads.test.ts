@@ -12,8 +12,8 @@ import type { SafetensorsFile } from '../src/safetensors.js';
 import { loadWeights } from '../src/weights.js';
 import { GOLDEN, goldenCase, readTensors } from './helpers.js';
 import {
-  adamwStep, attentionBackward, decays, EXACT_OPS, forwardWithTape, hfTensors, paramsFromHf, paramsFromWeights, referenceGradients,
-  referenceLosses, type BackwardOps, type MaeGrads, type MaeParams, type Tensor64,
+  adamwStep, attentionBackward, decays, EXACT_OPS, hfTensors, paramsFromHf, paramsFromWeights, referenceGradients,
+  referenceLosses, type BackwardOps, type MaeGrads, type MaeParams,
 } from './reference/mae-backward.js';
 import { mulberry32, randomWeights, referenceForward } from './reference/mae-reference.js';
 
@@ -193,4 +193,135 @@ test('the weight-decay rule: ≥ 2-D tensors (cls and mask tokens included), not
   assert.equal(decays('vit.encoder.layer.0.attention.attention.query.bias', [64]), false);
   assert.equal(decays('vit.encoder.layer.0.layernorm_before.weight', [64]), false);
   assert.equal(decays('decoder.decoder_norm.bias', [32]), false);
+});
+
+// ─── finite differences on odd configs ───────────────────────────────────────────────────────
+
+const oddConfig = (fields: Record<string, unknown>): MaeConfig =>
+  parseConfig({ layer_norm_eps: 1e-6, hidden_act: 'gelu', qkv_bias: true, ...fields }, 'odd config');
+
+/** 1–3 channels, 9 and 25 patches, MLP widths 37/22/30/19/50/45, head widths 5 and 6, no qkv bias once. */
+const ODD_CASES = [
+  {
+    what: 'C=1, 15 px / patch 5 (L = 9, keep 3), encoder 20/2 layers/4 heads (d = 5) mlp 37, decoder 12/1/2 (d = 6) mlp 22, N = 2',
+    n: 2,
+    cfg: oddConfig({
+      image_size: 15, patch_size: 5, num_channels: 1, hidden_size: 20, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 37,
+      decoder_hidden_size: 12, decoder_num_hidden_layers: 1, decoder_num_attention_heads: 2, decoder_intermediate_size: 22, mask_ratio: 0.6,
+    }),
+  },
+  {
+    what: 'C=3, 10 px / patch 2 (L = 25, keep 6), encoder 12/1/2 (d = 6) mlp 30, decoder 20/2/4 (d = 5) mlp 19, no qkv bias, N = 3',
+    n: 3,
+    cfg: oddConfig({
+      image_size: 10, patch_size: 2, num_channels: 3, hidden_size: 12, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 30,
+      decoder_hidden_size: 20, decoder_num_hidden_layers: 2, decoder_num_attention_heads: 4, decoder_intermediate_size: 19, mask_ratio: 0.75, qkv_bias: false,
+    }),
+  },
+  {
+    what: 'C=2, 9 px / patch 3 (L = 9, keep 4), encoder 24/1/4 (d = 6) mlp 50, decoder 20/1/4 (d = 5) mlp 45, N = 2',
+    n: 2,
+    cfg: oddConfig({
+      image_size: 9, patch_size: 3, num_channels: 2, hidden_size: 24, num_hidden_layers: 1, num_attention_heads: 4, intermediate_size: 50,
+      decoder_hidden_size: 20, decoder_num_hidden_layers: 1, decoder_num_attention_heads: 4, decoder_intermediate_size: 45, mask_ratio: 0.5,
+    }),
+  },
+];
+
+/** Seeded pixels ~ N(0, 1) and noise that is a random permutation of (k + ½)/L per image (no ties). */
+function oddInputs(cfg: MaeConfig, n: number, seed: number): { pixels: Float32Array; noise: Float32Array } {
+  const uniform = mulberry32(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const pixels = Float32Array.from({ length: n * cfg.numChannels * cfg.imageSize ** 2 }, gauss);
+  const { numPatches: L } = shapesOf(cfg);
+  const noise = new Float32Array(n * L);
+  for (let img = 0; img < n; img++) {
+    const perm = Array.from({ length: L }, (_, k) => k);
+    for (let k = L - 1; k > 0; k--) {
+      const j = Math.floor(uniform() * (k + 1));
+      [perm[k], perm[j]] = [perm[j]!, perm[k]!];
+    }
+    perm.forEach((v, l) => (noise[img * L + l] = (v + 0.5) / L));
+  }
+  return { pixels, noise };
+}
+
+/** Entries to probe in a tensor of `size`: its largest-gradient entry and `count` seeded others. */
+function probeIndices(grad: ArrayLike<number>, count: number, uniform: () => number): number[] {
+  let top = 0;
+  for (let i = 1; i < grad.length; i++) if (Math.abs(grad[i]!) > Math.abs(grad[top]!)) top = i;
+  const picks = new Set([top]);
+  while (picks.size < Math.min(grad.length, 1 + count)) picks.add(Math.floor(uniform() * grad.length));
+  return [...picks];
+}
+
+/** Central-difference step in float64. */
+const FD_STEP = 1e-5;
+/**
+ * Central differences err by h²·|f'''|/6 (truncation) plus about ε·|f|/h (float64 rounding of the
+ * loss). Measured worst |fd − g| / max|g_T| over the cases below: h = 1e-4: 1.5e-7 (truncation,
+ * ∝ h²); h = 1e-6: 1.2e-7 (rounding, ∝ 1/h); h = 1e-5: 1.6e-8, both terms ~1e-8. The bound 1e-6 is
+ * 60× that, and 400× below the smallest single mistake of the golden README's table (a tanh-form
+ * GELU derivative, 3.8e-4·max|g_T|); the last test shows that mistake fails it.
+ */
+const FD_TOL = 1e-6;
+
+/**
+ * The worst |fd − g| / max|g_T| over probed entries of every gradient tensor (both losses), with
+ * central differences of the float64 forward. `params` is perturbed in place and restored.
+ */
+function finiteDifferenceCheck(cfg: MaeConfig, params: MaeParams, pixels: Float32Array, noise: Float32Array, n: number, allPatches: boolean, grad: MaeGrads, gradNormPix: MaeGrads, seed: number): { ratio: number; detail: string } {
+  const views = hfTensors(cfg, params);
+  const uniform = mulberry32(seed);
+  let result = { ratio: 0, detail: '' };
+  for (const [label, grads] of [['loss', hfTensors(cfg, grad)], ['loss_norm_pix', hfTensors(cfg, gradNormPix)]] as const) {
+    for (const [name, g] of Object.entries(grads)) {
+      const scale = maxAbs(grads[scaleName(name)]!.data);
+      const v = views[name]!.data;
+      for (const i of probeIndices(g.data, 3, uniform)) {
+        const p0 = v[i]!;
+        const up = p0 + FD_STEP;
+        const down = p0 - FD_STEP;
+        v[i] = up;
+        const plus = referenceLosses(cfg, params, pixels, noise, n, cfg.maskRatio, allPatches);
+        v[i] = down;
+        const minus = referenceLosses(cfg, params, pixels, noise, n, cfg.maskRatio, allPatches);
+        v[i] = p0;
+        const f = label === 'loss' ? [plus.loss, minus.loss] : [plus.lossNormPix, minus.lossNormPix];
+        const fd = (f[0]! - f[1]!) / (up - down); // the step actually taken
+        const ratio = Math.abs(fd - g.data[i]!) / scale;
+        if (ratio > result.ratio) result = { ratio, detail: `${label} ${name}[${i}]: finite difference ${fd}, backward ${g.data[i]}, max|g_T| ${scale}` };
+      }
+    }
+  }
+  return result;
+}
+
+function oddCase(k: number) {
+  const { cfg, n } = ODD_CASES[k]!;
+  const weights = randomWeights(cfg, 11 + k);
+  return { cfg, n, weights, params: paramsFromWeights(weights), ...oddInputs(cfg, n, 101 + k) };
+}
+
+for (const [k, c] of ODD_CASES.entries()) {
+  for (const allPatches of [false, true]) {
+    test(`finite differences, ${allPatches ? 'loss on all patches' : 'masked loss'}: ${c.what}`, () => {
+      const { cfg, n, weights, params, pixels, noise } = oddCase(k);
+      const r = referenceGradients(cfg, params, pixels, noise, n, cfg.maskRatio, { allPatches });
+      if (!allPatches) {
+        const ref = referenceForward(cfg, weights, pixels, noise, n, cfg.maskRatio);
+        assert.deepEqual(r.tape.pred, ref.pred, 'taped pred = referenceForward pred');
+        assert.deepEqual([r.loss, r.lossNormPix], [ref.loss, ref.lossNormPix]);
+      }
+      const fd = finiteDifferenceCheck(cfg, params, pixels, noise, n, allPatches, r.grad, r.gradNormPix, 7 + k);
+      assert.ok(fd.ratio <= FD_TOL, `${fd.detail}: |Δ| = ${fd.ratio.toExponential(2)}·max|g_T| > ${FD_TOL}`);
+    });
+  }
+}
+
+test('finite differences fail a tanh-form GELU derivative', () => {
+  const { cfg, n, params, pixels, noise } = oddCase(0);
+  const r = referenceGradients(cfg, params, pixels, noise, n, cfg.maskRatio, { ops: { ...EXACT_OPS, geluDerivative: tanhGeluDerivative } });
+  const fd = finiteDifferenceCheck(cfg, params, pixels, noise, n, false, r.grad, r.gradNormPix, 7);
+  assert.ok(fd.ratio > FD_TOL, `the check should fail, worst ${fd.ratio.toExponential(2)}`);
 });
