@@ -119,7 +119,7 @@ for (const name of ['tiny', 'small'] as const) {
     const after = referenceLosses(cfg, paramsFromHf(cfg, params, stepOurs), pixels, noise, n, cfg.maskRatio);
     const goldenAfter = file.f32('loss_after_adamw1')[0]!;
     assert.ok(Math.abs(after.loss - goldenAfter) <= LOSS_AFTER_TOL, `loss_after_adamw1 ${after.loss} vs ${goldenAfter}`);
-    assert.ok(goldenAfter < r.loss, 'the step lowers the loss');
+    assert.ok(after.loss < r.loss, 'the step lowers the loss');
   });
 }
 
@@ -179,7 +179,7 @@ test('tiny: the golden gradient check fails a tanh GELU derivative and a softmax
   }
   // AdamW without weight decay fails the optimiser check (the decay moves weights by lr·wd·|p|).
   const hfParams = hfTensors(cfg, params);
-  const fileGrads = Object.fromEntries(Object.keys(hfTensors(cfg, referenceGradients(cfg, params, pixels, noise, n, cfg.maskRatio).grad)).map((k) => [k, file.f32(`grad/${k}`)]));
+  const fileGrads = Object.fromEntries(file.names().filter((k) => k.startsWith('grad/')).map((k) => [k.slice('grad/'.length), file.f32(k)]));
   const noDecay = adamwStep(hfParams, fileGrads, Number(file.metadata.lr), { weightDecay: 0 });
   const worstNoDecay = Math.max(...Object.keys(fileGrads).map((k) => worst(noDecay[k]!.data, file.f32(`adamw1/${k}`), 1).ratio));
   assert.ok(worstNoDecay > ADAMW_SAME_GRAD_TOL, `no weight decay: ${worstNoDecay}`);
