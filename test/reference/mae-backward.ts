@@ -9,6 +9,11 @@
  * reads); it computes every value in the same order as mae-reference.ts, so its pred and losses are
  * bit-identical to `referenceForward` (asserted by test/reference-grads.test.ts). Written for
  * readability, not speed: one loop per formula.
+ *
+ * Use: `referenceGradients(cfg, paramsFromWeights(w), pixels, noise, n, maskRatio)` → both losses and
+ * `grad` / `gradNormPix`; `hfTensors(cfg, grad)` keys them by the model.safetensors names (the
+ * names of grads.safetensors' `grad/*`); `adamwStep(hfTensors(cfg, params), grads, lr)` is one
+ * AdamW step, `paramsFromHf` turns its result back into params for the forward.
  */
 import { lenKeep as lenKeepOf, shapesOf, type MaeConfig } from '../../src/config.js';
 import { InputError } from '../../src/errors.js';
