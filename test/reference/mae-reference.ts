@@ -142,7 +142,7 @@ function patchEmbed(cfg: MaeConfig, w: MaeWeights, pixels: Float32Array, img: nu
 }
 
 /** models_mae.py `patchify`: [L, p·p·C] with each patch in (p, q, c) order, c fastest. */
-function patchify(cfg: MaeConfig, pixels: Float32Array, img: number): Float64Array {
+export function patchify(cfg: MaeConfig, pixels: Float32Array, img: number): Float64Array {
   const { grid, numPatches, patchDim } = shapesOf(cfg);
   const { numChannels: C, patchSize: p, imageSize: H } = cfg;
   const out = new Float64Array(numPatches * patchDim);
@@ -196,7 +196,7 @@ function decodeImage(cfg: MaeConfig, w: MaeWeights, latent: Float64Array, idsRes
 }
 
 /** Ascending argsort of one noise row, ties by index (stable): smallest noise is kept first. */
-function argsortAscending(values: ArrayLike<number>): number[] {
+export function argsortAscending(values: ArrayLike<number>): number[] {
   return Array.from({ length: values.length }, (_, i) => i).sort((a, b) => values[a]! - values[b]! || a - b);
 }
 
