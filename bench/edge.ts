@@ -8,6 +8,7 @@
  *     after the first 100 and after all 1000 requests;
  *   - the bundled model on WebGPU beside WASM when an adapter is present (labelled when the
  *     adapter is a CPU driver);
+ *   - PNG encoding of the reconstruction figures, in Node and inside node:vm (bench/png.ts).
  *   - the handler's latency per runtime: Node, Deno, Bun, Vercel's edge-runtime (edge-runtimes.ts).
  * Writes its JSON to --out.
  */
@@ -22,6 +23,7 @@ import { DEFAULT_MODEL_DIR } from '../src/node/paths.js';
 import { runLoad, startApiServer } from '../test/support/handler-load.js';
 import { buildKernels } from '../codegen/compile.js';
 import { ensureBaseAssets } from './assets.js';
+import { pngEncoding } from './png.js';
 import { runtimeLatency } from './edge-runtimes.js';
 import { log, parseArgs, sectionMain } from './timing.js';
 
@@ -132,7 +134,9 @@ const handler = await handlerLoad();
 log('edge: handler load done');
 const webgpu = await webgpuVsWasm();
 log('edge: webgpu vs wasm done');
+const png = await pngEncoding(args.quick);
+log('edge: PNG encoding done');
 const runtimes = await runtimeLatency(!!args.quick);
 log('edge: runtimes done');
-const result = { sizes, coldStartMs: cold, handler, webgpu, runtimes };
+const result = { sizes, coldStartMs: cold, handler, webgpu, png, runtimes };
 await sectionMain('edge', async () => result);

@@ -8,6 +8,7 @@ import type { ForwardResult } from './forward.js';
 import type { GemmResult } from './gemm.js';
 import type { LoadRssResult } from './load-rss.js';
 import type { MachineInfo } from './machine.js';
+import type { PngRow } from './png.js';
 import type { VerifyResult } from './verify.js';
 import type { RuntimeLatency } from './edge-runtimes.js';
 
@@ -19,12 +20,13 @@ export interface ThreadsResult {
   capacity?: { aloneMs: number; concurrentMs: number[]; ceiling: number };
 }
 
-/** bench/edge.ts: module sizes, cold starts, the handler under load. */
+/** bench/edge.ts: module sizes, cold starts, the handler under load, PNG encoding. */
 export interface EdgeResult {
   sizes: Array<{ config: string; variant: string; raw: number; gzip: number; kernels: number }>;
   coldStartMs: Record<string, { ms: number[] }>;
   handler: { requests: number; concurrency: number; seconds: number; requestsPerSecond: number; validP50ms: number; validP99ms: number; statuses: Record<string, number>; rssStartMiB: number; rssAfter100MiB: number; rssAfter1000MiB: number };
   webgpu?: Array<{ device: string; backend?: string; images?: number; ms?: number[]; note?: string; skipped?: string }>;
+  png?: PngRow[];
   runtimes?: RuntimeLatency[];
 }
 
@@ -38,6 +40,10 @@ export function renderEdge(e: EdgeResult): string {
   if (e.webgpu) {
     lines.push('', 'Bundled model, 16 images, forward ms (WebGPU when an adapter is present):');
     for (const r of e.webgpu) lines.push(`  ${r.device}: ${r.skipped ? `not run (${r.skipped})` : `${r.ms!.join(', ')} — ${r.backend}${r.note ? ` [${r.note}]` : ''}`}`);
+  }
+  if (e.png) {
+    lines.push('', 'PNG encoding of the reconstruction figure, ms best / median (node:vm: as in Vercel\'s edge runtime):');
+    lines.push(table(['figure', 'size', 'PNG KiB', 'Node', 'node:vm'], e.png.map((r) => [r.figure, `${r.width}×${r.height}`, kb(r.bytes), `${r.node.bestMs} / ${r.node.medianMs}`, `${r.vm.bestMs} / ${r.vm.medianMs}`])));
   }
   if (e.runtimes) {
     lines.push('', 'The handler per runtime (bundled model, SIMD128 kernels from bytes; each server its own process, sequential requests on loopback), ms:');

@@ -22,19 +22,24 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 const CORE_DIR = join(PACKAGE_ROOT, 'assembly');
 
-/** Compiler flags: SIMD, fully optimised, no GC runtime, memory supplied by the host. */
-export const ASC_OPTIONS = {
-  optimizeLevel: 3,
-  shrinkLevel: 0,
-  converge: false,
-  runtime: 'stub',
-  noAssert: true,
-  importMemory: true,
-  use: ['abort='],
-} as const;
+/**
+ * The compiler options of every build target live in the package's asconfig.json (asc's project
+ * file): `<simd>[-threads|-wasi]`, e.g. `simd128`, `relaxed-threads`, `simd128-wasi`. Only what
+ * depends on the build goes on the command line: file names, a WASI module's memory size and the
+ * WASI shim's library (codegen/wasi.ts).
+ */
+const ASCONFIG_PATH = join(PACKAGE_ROOT, 'asconfig.json');
 
-/** WebAssembly features per variant. */
-const FEATURES: Record<SimdVariant, string[]> = { simd128: ['simd'], relaxed: ['simd', 'relaxed-simd'] };
+let asconfig: string | undefined;
+function asconfigText(): string {
+  asconfig ??= readFileSync(ASCONFIG_PATH, 'utf8');
+  return asconfig;
+}
+
+/** The asconfig.json target of a build. */
+export function ascTarget(simd: SimdVariant, threads: boolean, wasi: boolean): string {
+  return `${simd}${threads ? '-threads' : ''}${wasi ? '-wasi' : ''}`;
+}
 
 export interface CompiledKernels {
   readonly wasm: Uint8Array;
@@ -54,7 +59,8 @@ let digest: string | undefined;
 function toolchainDigest(): string {
   if (digest) return digest;
   const ascVersion = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.resolve('assemblyscript/asc'))), '..', 'package.json'), 'utf8')) as { version: string }).version;
-  const h = createHash('sha256').update(ascVersion).update(JSON.stringify(ASC_OPTIONS)).update(JSON.stringify(FEATURES));
+  // asconfig.json's bytes: a changed compiler option is a new cache entry.
+  const h = createHash('sha256').update(ascVersion).update(asconfigText());
   const walk = (dir: string): void => {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(dir, e.name);
@@ -85,14 +91,13 @@ export async function compileAssemblyScript(source: string, simd: SimdVariant = 
   const { default: asc } = await import('assemblyscript/asc');
   const outputs: Record<string, Uint8Array | string> = {};
   const stderr = asc.createMemoryStream();
-  const result = await asc.main(['kernels.ts', '--outFile', 'kernels.wasm', ...toArgv(ASC_OPTIONS, wasi !== undefined), '--enable', [...FEATURES[simd], ...(threads ? ['threads'] : [])].join(','),
-    // Shared memory: the import must declare a maximum; the host's memory is smaller and fixed.
-    ...(threads ? ['--sharedMemory', '--maximumMemory', '65536'] : []),
+  const result = await asc.main(['kernels.ts', '--outFile', 'kernels.wasm', '--config', 'asconfig.json', '--target', ascTarget(simd, threads, wasi !== undefined),
     ...(wasi ? wasiAscArgs(wasi.pages) : [])], {
     stderr,
     stdout: asc.createMemoryStream(),
     readFile: (name: string, baseDir: string) => {
       if (name === 'kernels.ts') return source;
+      if (name === 'asconfig.json' && baseDir === '.') return asconfigText();
       const m = /^core\/(\w+\.ts)$/.exec(name.replace(/\\/g, '/'));
       if (m && existsSync(join(CORE_DIR, m[1]))) return readFileSync(join(CORE_DIR, m[1]), 'utf8');
       return wasi ? readShimFile(name, baseDir) : null;
@@ -106,15 +111,6 @@ export async function compileAssemblyScript(source: string, simd: SimdVariant = 
     throw new KernelError(`AssemblyScript compilation failed: ${msg.trim()}`);
   }
   return wasm;
-}
-
-function toArgv(o: typeof ASC_OPTIONS, wasi = false): string[] {
-  return [
-    '--optimizeLevel', String(o.optimizeLevel), '--shrinkLevel', String(o.shrinkLevel),
-    '--runtime', o.runtime, '--noAssert',
-    // A WASI module exports its own memory, and its abort is the shim's (fd_write, proc_exit).
-    ...(wasi ? [] : ['--importMemory', '--use', ...o.use]),
-  ];
 }
 
 /**

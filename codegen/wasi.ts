@@ -21,15 +21,18 @@ export function wasiShimDir(): string {
 }
 
 /**
- * asc arguments of a WASI build, after the common ones (which then leave out --importMemory and
- * `--use abort=`): the shim's asconfig (its library and `--use` aliases), a reactor start, and an
- * exported memory of `pages` pages that cannot grow.
+ * asc arguments of a WASI build, beside its asconfig.json target (`<simd>-wasi`: features and the
+ * reactor start `_initialize`): the shim's own asconfig options — its library folder and its
+ * `--use` aliases (abort through fd_write, …), read from the installed shim, since asc applies one
+ * project file — and an exported memory of `pages` pages that cannot grow. The shim's
+ * `exportStart: _start` (a command) is left out: a library module is a reactor.
  */
 export function wasiAscArgs(pages: number): string[] {
+  const shim = JSON.parse(readFileSync(resolve(wasiShimDir(), 'asconfig.json'), 'utf8')) as { options?: { lib?: string | string[]; use?: string[] } };
+  const libs = [shim.options?.lib ?? []].flat();
   return [
-    '--config', resolve(wasiShimDir(), 'asconfig.json'),
-    // The shim's config says `_start` (a command); a library module is a reactor.
-    '--exportStart', '_initialize',
+    ...libs.flatMap((l) => ['--lib', resolve(wasiShimDir(), l)]),
+    ...(shim.options?.use ?? []).flatMap((u) => ['--use', u]),
     '--initialMemory', String(pages), '--maximumMemory', String(pages),
   ];
 }

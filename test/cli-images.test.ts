@@ -16,7 +16,7 @@ import { preset, toHfJson } from '../src/config.js';
 import { encodeSafetensors } from '../src/safetensors.js';
 import { seededNoise } from '../src/masking.js';
 import { maskSeed } from '../src/jobs/score.js';
-import { FIXTURES, GOLDEN, ROOT, readTensors, runCli, tempDir, type CliResult } from './helpers.js';
+import { FIXTURES, GOLDEN, ROOT, nonResizingModel, readTensors, runCli, tempDir, type CliResult } from './helpers.js';
 
 const MODEL = join(ROOT, 'models', 'mae-fashion-mnist');
 const SAMPLES = join(MODEL, 'samples');
@@ -688,10 +688,22 @@ test('preprocess: a truncated PNG → one-line error naming it, non-zero, no out
   expectOneLineError(['preprocess', join(PRE, 'gray-224.png'), bad, '--model', baseModelFolder(), '--out', out], new RegExp(escapeRe(bad)), out);
 });
 
-test('preprocess with the bundled model (do_resize false): an image of the wrong size → one line naming the file and both sizes', () => {
+test('preprocess with a model that does not resize (do_resize false): an image of the wrong size → one line naming the file and both sizes', () => {
   const dir = tempDir();
   const out = join(dir, 'pv.safetensors');
-  expectOneLineError(['preprocess', SAMPLE_FILES[0], join(PRE, 'rgb-320x240.jpg'), '--out', out], /rgb-320x240\.jpg.*320×240.*28×28/, out);
+  expectOneLineError(['preprocess', SAMPLE_FILES[0], join(PRE, 'rgb-320x240.jpg'), '--model', nonResizingModel(), '--out', out], /rgb-320x240\.jpg.*320×240.*28×28/, out);
+});
+
+test('preprocess with the bundled model (do_resize true): a 320×240 RGB photo becomes a 28×28 gray image', () => {
+  const out = join(tempDir(), 'pv.safetensors');
+  ok(['preprocess', join(PRE, 'rgb-320x240.jpg'), '--out', out]);
+  const pv = readTensors(out);
+  assert.deepEqual(pv.info('pixel_values').shape, [1, 1, SIZE, SIZE]);
+  const v = pv.f32('pixel_values');
+  // Normalised 8-bit values: (k/255 − mean)/std for k in 0..255.
+  const [lo, hi] = [(0 - PP.image_mean[0]) / PP.image_std[0], (1 - PP.image_mean[0]) / PP.image_std[0]];
+  assert.ok(v.every((x) => x >= lo - 1e-6 && x <= hi + 1e-6), 'values in the normalised 8-bit range');
+  assert.ok(Math.max(...v) - Math.min(...v) > 0.1, 'not a constant image');
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -711,10 +723,20 @@ for (const [what, make, pattern] of [
   });
 }
 
-test('reconstruct given an image of the wrong size (bundled model, do_resize false): one line naming the file and both sizes', () => {
+test('reconstruct given an image of the wrong size (a model that does not resize): one line naming the file and both sizes', () => {
   const dir = tempDir();
   const out = join(dir, 'fig.png');
-  expectOneLineError(['reconstruct', join(PRE, 'rgb-320x240.jpg'), '--out', out], /rgb-320x240\.jpg.*320×240.*28×28/, out);
+  expectOneLineError(['reconstruct', join(PRE, 'rgb-320x240.jpg'), '--model', nonResizingModel(), '--out', out], /rgb-320x240\.jpg.*320×240.*28×28/, out);
+});
+
+test('reconstruct a 320×240 JPEG with the bundled model: resized to 28×28, the figure of a 28×28 image', () => {
+  const dir = tempDir();
+  const [photo, sample] = [join(dir, 'photo.png'), join(dir, 'sample.png')];
+  ok(['reconstruct', join(PRE, 'rgb-320x240.jpg'), '--out', photo]);
+  ok(['reconstruct', SAMPLE_FILES[0], '--out', sample]);
+  const [a, b] = [decodeImage(readFileSync(photo)), decodeImage(readFileSync(sample))];
+  assert.deepEqual([a.width, a.height, a.channels], [b.width, b.height, b.channels]);
+  for (let i = 0; i < a.data.length; i += 3) assert.ok(a.data[i] === a.data[i + 1] && a.data[i] === a.data[i + 2], `a gray figure (pixel ${i / 3})`);
 });
 
 test('reconstruct --out in a folder that does not exist', () => {

@@ -17,6 +17,7 @@ import { preprocessImage } from '../src/image/preprocess.js';
 import { reconstruct } from '../src/jobs/reconstruct.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_SAMPLES_DIR } from '../src/node/paths.js';
 import { type ApiServer, type LoadRequest, type ServerMemory, loadRequests, runLoad, startApiServer } from './support/handler-load.js';
+import { nonResizingModel } from './helpers.js';
 
 const samples = readdirSync(DEFAULT_SAMPLES_DIR).filter((f) => f.endsWith('.png')).map((f) => new Uint8Array(readFileSync(join(DEFAULT_SAMPLES_DIR, f))));
 const post = (path: string, body?: BodyInit, method = 'POST'): Request => new Request(`http://edge.test${path}`, { method, body });
@@ -71,7 +72,6 @@ test('handler answers bad input with a specific 4xx JSON error', async () => {
     [post('/encode?pool=max', samples[0]), 400, /'pool' must be mean or cls/],
     [post('/reconstruct', new Uint8Array(5000)), 413, /exceeds the 4096-byte limit/],
     [post('/reconstruct', encodePng(big, 80, 51, 1) as Uint8Array<ArrayBuffer>), 413, /80×51, larger than the 64-pixel limit/],
-    [post('/reconstruct', encodePng(new Uint8Array(32 * 32), 32, 32, 1) as Uint8Array<ArrayBuffer>), 400, /32×32 but the model needs 28×28/],
     [post('/nope', samples[0]), 404, /no route \/nope/],
     [post('/reconstruct', undefined, 'GET'), 405, /use POST/],
   ];
@@ -84,6 +84,27 @@ test('handler answers bad input with a specific 4xx JSON error', async () => {
     }
   } finally {
     model.dispose();
+  }
+});
+
+test('an image of another size: resized by the bundled model (do_resize true), refused with a 400 by a model that does not resize', async () => {
+  const png = encodePng(new Uint8Array(32 * 32).map((_, i) => i & 0xff), 32, 32, 1) as Uint8Array<ArrayBuffer>;
+  const resizing = await MaeModel.load(DEFAULT_MODEL_DIR);
+  try {
+    const res = await createHandler({ model: resizing }).fetch(post('/score', png));
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.ok(Number.isFinite((await res.json() as { score: number }).score));
+  } finally {
+    resizing.dispose();
+  }
+  const fixed = await MaeModel.load(nonResizingModel());
+  try {
+    const res = await createHandler({ model: fixed }).fetch(post('/reconstruct', png));
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('content-type'), 'application/json');
+    assert.match((await res.json() as { error: string }).error, /32×32 but the model needs 28×28/);
+  } finally {
+    fixed.dispose();
   }
 });
 

@@ -1,7 +1,7 @@
 /** Shared test utilities: fixture paths, tensor comparison with stated bounds, running the CLI. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,4 +62,21 @@ export const LOSS_TOL = 1e-6;
 export function goldenCase(name: string): { cfg: MaeConfig; io: SafetensorsFile } {
   const cfg = parseConfig(JSON.parse(readFileSync(join(GOLDEN, name, 'config.json'), 'utf8')), `${name}/config.json`);
   return { cfg, io: readTensors(join(GOLDEN, name, 'io.safetensors')) };
+}
+
+let nonResizing: string | undefined;
+/**
+ * A copy of the bundled model whose preprocessor_config.json says do_resize: false (the bundled one
+ * resizes any image to 28×28): for the checks that a model which does not resize refuses an image
+ * of another size. Made once per process, in a temporary folder.
+ */
+export function nonResizingModel(): string {
+  if (nonResizing) return nonResizing;
+  const from = join(ROOT, 'models', 'mae-fashion-mnist');
+  const dir = tempDir('edge-mae-no-resize-');
+  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(from, f), join(dir, f));
+  const pp = JSON.parse(readFileSync(join(from, 'preprocessor_config.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify({ ...pp, do_resize: false }, null, 2));
+  nonResizing = dir;
+  return dir;
 }
