@@ -5,7 +5,7 @@
  * sends sequential requests: GET /healthz (the runtime's HTTP path alone) and POST /reconstruct
  * (decode, model, figure, PNG), after a warm-up; p50/p99 of the round trips, one run.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
@@ -86,6 +86,7 @@ export async function runtimeLatency(quick: boolean): Promise<RuntimeLatency[]> 
       await server.stop();
     }
   }
+  for (const dir of [project, assets.dir]) rmSync(dir, { recursive: true, force: true });
   return rows;
 }
 

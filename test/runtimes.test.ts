@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MaeModel, encode, encodePng, loadImage, preprocess, reconstruct, renderFigure, score } from '../src/node/index.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_SAMPLES_DIR } from '../src/node/paths.js';
@@ -64,6 +64,7 @@ before(async () => {
 const servers: RuntimeServer[] = [];
 after(async () => {
   await Promise.all(servers.map((s) => s.stop()));
+  for (const dir of [project, withHalf?.dir, plain?.dir]) if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 async function post(base: string, path: string, body: Uint8Array): Promise<Response> {
