@@ -1,7 +1,8 @@
 /**
  * The handler per runtime, for the edge section: the bundled model (SIMD128 kernels from
- * `edge-mae build`, bytes in) served by Node, Deno, Bun and Vercel's edge-runtime VM, each in a
- * process of its own on loopback (test/support/runtimes.ts), one after another. One client here
+ * `edge-mae build`, bytes in) served by Node, Deno, Bun, Vercel's edge-runtime VM and workerd (the
+ * Cloudflare example under its wrangler), each in a process of its own on loopback
+ * (test/support/runtimes.ts, test/support/wrangler.ts), one after another. One client here
  * sends sequential requests: GET /healthz (the runtime's HTTP path alone) and POST /reconstruct
  * (decode, model, figure, PNG), after a warm-up; p50/p99 of the round trips, one run.
  */
@@ -11,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { DEFAULT_SAMPLES_DIR } from '../src/node/paths.js';
 import { ROOT } from '../test/helpers.js';
+import { EXAMPLE, startWrangler } from '../test/support/wrangler.js';
 import { type RuntimeServer, buildAssets, installPackedPackage, runtimeBinary, startChildRuntime, startProcessRuntime } from '../test/support/runtimes.js';
 
 export interface RuntimeLatency {
@@ -50,11 +52,17 @@ export async function runtimeLatency(quick: boolean): Promise<RuntimeLatency[]> 
   const sample = new Uint8Array(readFileSync(join(DEFAULT_SAMPLES_DIR, readdirSync(DEFAULT_SAMPLES_DIR).filter((f) => f.endsWith('.png')).sort()[0])));
   const n = quick ? 50 : 200;
   const rows: RuntimeLatency[] = [];
-  for (const runtime of ['node', 'deno', 'bun', 'edge-runtime'] as const) {
-    let server: RuntimeServer;
+  for (const runtime of ['node', 'deno', 'bun', 'edge-runtime', 'workerd'] as const) {
+    let server: Pick<RuntimeServer, 'url' | 'backend' | 'stop'>;
     let version: string | undefined;
     try {
-      if (runtime === 'deno' || runtime === 'bun') {
+      if (runtime === 'workerd') {
+        // The Cloudflare example as a user runs it (its wrangler's workerd; module built with 0.5/0.75/0.9).
+        const w = await startWrangler();
+        const health = await (await fetch(`${w.url}/healthz`)).json() as { backend: string };
+        version = `wrangler ${(JSON.parse(readFileSync(join(EXAMPLE, 'node_modules', 'wrangler', 'package.json'), 'utf8')) as { version: string }).version}`;
+        server = { url: w.url, backend: health.backend, stop: w.stop };
+      } else if (runtime === 'deno' || runtime === 'bun') {
         const bin = runtimeBinary(runtime);
         if ('missing' in bin) { rows.push({ runtime, skipped: bin.missing }); continue; }
         version = runtime === 'bun' ? `bun ${bin.version}` : bin.version.replace(/ \(.*/, '');

@@ -9,9 +9,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MaeModel } from '../src/model.js';
 import '../src/node/index.js';
@@ -22,88 +20,36 @@ import { reconstruct } from '../src/jobs/reconstruct.js';
 import { renderFigure } from '../src/jobs/figure.js';
 import { embed } from '../src/jobs/embed.js';
 import { DEFAULT_MODEL_DIR } from '../src/node/paths.js';
-import { ROOT, runCli } from './helpers.js';
+import { runCli } from './helpers.js';
+import { type WranglerServer, startWrangler, wranglerMissing } from './support/wrangler.js';
 
-const EXAMPLE = join(ROOT, 'examples', 'cloudflare-worker');
-const WRANGLER = join(EXAMPLE, 'node_modules', '.bin', 'wrangler');
 const IN_CI = !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
 const SAMPLE = join(DEFAULT_MODEL_DIR, 'samples', 'test-0-ankle-boot.png');
 const SEED = 3;
 const REPEATS = 4;
-/** wrangler's start (bundling, workerd) and the whole suite. */
-const READY_MS = 40_000;
+/** The whole suite, wrangler's start included. */
 const SUITE_MS = 90_000;
 
-const missing = existsSync(WRANGLER) ? undefined : `the example's wrangler is not installed (cd examples/cloudflare-worker && npm ci)`;
+const missing = wranglerMissing();
 const skip = missing && !IN_CI ? missing : false;
-
-/** Wrangler without its network calls: no metrics, no Request.cf download, no update check (banner). */
-const WRANGLER_ENV = { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_HIDE_BANNER: 'true', CI: 'true' };
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolvePort(port));
-    });
-  });
-}
-
-/** Resolves when wrangler prints its "Ready on" line; rejects when it exits first or takes too long. */
-function waitReady(child: ChildProcess, log: () => string): Promise<void> {
-  return new Promise((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`wrangler dev not ready after ${READY_MS} ms:\n${log()}`)), READY_MS);
-    const onData = (): void => {
-      if (/Ready on http/.test(log())) {
-        clearTimeout(timer);
-        resolveReady();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`wrangler dev exited (${code ?? signal}) before it was ready:\n${log()}`));
-    });
-  });
-}
 
 function isFiniteArray(v: unknown): boolean {
   return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
 }
 
 describe('Cloudflare example on workerd (wrangler dev)', { skip, timeout: SUITE_MS }, () => {
-  let child: ChildProcess | undefined;
-  let output = '';
+  let server: WranglerServer | undefined;
   let base = '';
   const sample = new Uint8Array(readFileSync(SAMPLE));
 
   before(async () => {
     if (missing) assert.fail(`CI=true and ${missing}`);
-    const assets = spawnSync('npm', ['run', 'assets'], { cwd: EXAMPLE, encoding: 'utf8' });
-    assert.equal(assets.status, 0, `npm run assets failed:\n${assets.stdout}\n${assets.stderr}`);
-    const [port, inspectorPort] = [await freePort(), await freePort()];
-    // Its own process group: wrangler starts workerd, and the whole group is stopped at the end.
-    child = spawn(WRANGLER, ['dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort), '--show-interactive-dev-session=false'], {
-      cwd: EXAMPLE, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...WRANGLER_ENV },
-    });
-    child.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
-    await waitReady(child, () => output);
-    base = `http://127.0.0.1:${port}`;
+    server = await startWrangler();
+    base = server.url;
   });
 
   after(async () => {
-    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child!.once('exit', r));
-    process.kill(-child.pid, 'SIGTERM');
-    const killTimer = setTimeout(() => { try { process.kill(-child!.pid!, 'SIGKILL'); } catch { /* gone */ } }, 5000);
-    await exited;
-    clearTimeout(killTimer);
-    // workerd may outlive wrangler by a moment: nothing of the group may stay behind.
-    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* the group is gone */ }
+    await server?.stop();
   });
 
   const post = (path: string, body: Uint8Array | string): Promise<Response> => fetch(base + path, { method: 'POST', body: body as BodyInit });
