@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { zlibSync } from 'fflate';
 import { EdgeMaeError } from '../src/errors.js';
+import { uniform } from '../src/random.js';
 import { crc32, decodeImage, sniffImageFormat } from '../src/image/decode.js';
 import { imageSize } from '../src/image/image-size.js';
 import { DEFAULT_SAMPLES_DIR, PACKAGE_ROOT } from '../src/node/paths.js';
@@ -49,17 +50,8 @@ export interface FuzzReport {
 
 type Rng = () => number;
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (src/random.ts), uniform in [0, 1). */
+const mulberry32: (seed: number) => Rng = uniform;
 
 const int = (rng: Rng, n: number) => Math.floor(rng() * n);
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[int(rng, xs.length)]!;

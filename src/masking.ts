@@ -5,6 +5,7 @@
  */
 import { checkMaskRatio, lenKeep as lenKeepOf } from './config.js';
 import { InputError } from './errors.js';
+import { mulberry32 } from './random.js';
 
 export interface Masking {
   /** Kept patches per image, int(L·(1 − mask_ratio)). */
@@ -80,12 +81,8 @@ export function seededNoise(seed: number, n: number, numPatches: number): Float3
     throw new InputError(`number of patches must be a positive integer, got ${numPatches}`);
   }
   const out = new Float32Array(n * numPatches);
-  let state = seed | 0;
-  for (let i = 0; i < out.length; i++) {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 8) / 16777216;
-  }
+  const next = mulberry32(seed);
+  // The top 24 bits: exact in float32.
+  for (let i = 0; i < out.length; i++) out[i] = (next() >>> 8) / 16777216;
   return out;
 }

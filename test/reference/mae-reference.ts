@@ -10,6 +10,7 @@ import { lenKeep as lenKeepOf, shapesOf, type MaeConfig } from '../../src/config
 import { sincos2dPositionEmbedding } from '../../src/pos-embed.js';
 import type { TensorToWrite } from '../../src/safetensors.js';
 import type { BlockWeights, MaeWeights } from '../../src/weights.js';
+import { uniform } from '../../src/random.js';
 
 type Weights = ArrayLike<number>;
 
@@ -324,17 +325,8 @@ export function referenceDecode(cfg: MaeConfig, w: MaeWeights, latent: ArrayLike
 
 // ─── random weights ──────────────────────────────────────────────────────────────────────────
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (src/random.ts), uniform in [0, 1). */
+export const mulberry32 = uniform;
 
 /**
  * Random weights for any config, from a seeded PRNG: Linear/conv weights ~ N(0, 1/fan_in) so
