@@ -91,7 +91,7 @@ const EXPONENT_BIAS: usize = memory.data<i32>([127, 127, 127, 127], 16);
 
 /**
  * 2·Φ(x) = 1 + erf(x/√2), the standard normal CDF doubled, with the erf/erfc split above: the
- * GELU's factor and, halved, the first term of its derivative (assembly/gelu-backward.ts).
+ * GELU's factor and, halved, the first term of its derivative (assembly/gelu_backward.ts).
  */
 @inline export function twoPhi4(x: v128): v128 {
   const a = f32x4.mul(f32x4.abs(x), c(12));
