@@ -1,6 +1,8 @@
 // Exact (erf) GELU's backward: dx = dy·GELU'(u), GELU'(u) = Φ(u) + u·φ(u), from the saved
 // pre-activation u. Φ is assembly/gelu.ts's twoPhi4 halved, φ(u) = e^(−u²/2)/√(2π) its exp4:
 // the forward's approximations, so forward and backward agree on the function they differentiate.
+// Measured in float32 against float64 GELU' on [-10, 10] (2,561 points, test/backward-kernels.test.ts):
+// |err| <= 7.7e-8·(1 + |GELU'(u)|); the tanh form's derivative differs by far more (the test checks it leaves the 4e-7 bound).
 import { exp4, twoPhi4 } from './gelu';
 
 /** 0.5, −0.5, 1/√(2π), four lanes each (pre-splatted: see assembly/gelu.ts). */
