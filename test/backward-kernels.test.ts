@@ -13,6 +13,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { emitModuleSource } from '../codegen/generate.js';
 import { compileAssemblyScript } from '../codegen/compile.js';
+import { emitWgsl } from '../codegen/ops/index.js';
+import { KernelError } from '../src/errors.js';
 import { type BackwardKernelSpec, backwardSpecs, kernelName, planKernels } from '../src/plan.js';
 import { parseConfig } from '../src/config.js';
 import { mulberry32 } from './reference/mae-reference.js';
@@ -135,6 +137,12 @@ for (const W of WIDTHS) {
       assertWithin(arena.view(dw, W), g.dw.map((v, i) => v + dw0[i]!), (i) => (rows + 6) * U * (Math.abs(dw0[i]!) + sumAbs((t, j) => DY[t * W + j]! * xhat(t, j), i)), 'dw');
       assertWithin(arena.view(db, W), g.db.map((v, i) => v + db0[i]!), (i) => (rows + 2) * U * (Math.abs(db0[i]!) + sumAbs((t, j) => DY[t * W + j]!, i)), 'db');
       for (const [p, len] of [[dx, n], [dw, W], [db, W]] as const) assert.ok(arena.guardIntact(p, len), 'LayerNorm backward wrote past an output');
+      // In place (dx = dy), into fresh accumulators.
+      const dw2 = arena.alloc(W, () => 0), db2 = arena.alloc(W, () => 0);
+      split(fns[kernelName({ op: 'layernorm_backward', width: W })]!, [dy, x, mean, rstd, w, dy, dw2, db2], rows);
+      assertWithin(arena.view(dy, n), g.dx, tolDx, `dx in place w=${W} rows=${rows}`);
+      assertWithin(arena.view(db2, W), g.db, (i) => (rows + 2) * U * sumAbs((t, j) => DY[t * W + j]!, i), 'db in place');
+      assert.ok(arena.guardIntact(dy, n));
     }
   });
 }
@@ -307,6 +315,7 @@ test('backwardSpecs names the row-wise backward kernels of a config, each once, 
   const forward = planKernels(cfg).specs;
   const forwardNames = new Set(forward.map(kernelName));
   assert.deepEqual(names.filter((n) => forwardNames.has(n)), []);
+  assert.throws(() => emitWgsl(backwardSpecs(cfg)[0]!), KernelError);
   // The forward module's source imports none of the backward cores (its kernels.wasm stays as it was).
   const { source } = emitModuleSource(forward, 'forward');
   for (const core of ['layernorm_backward', 'gelu_backward', 'core/loss', 'core/colsum', 'softmaxBackwardRows']) assert.ok(!source.includes(core), `forward source mentions ${core}`);
