@@ -13,7 +13,9 @@ import { layerNormRows } from './layernorm';
 /** The forward (layerNormRows, unchanged) and, per row, the mean and rstd it used. */
 @inline export function layerNormStatsRows(x: usize, w: usize, b: usize, out: usize, mean: usize, rstd: usize, rows: i32, width: i32, eps: f32): void {
   layerNormRows(x, w, b, out, rows, width, eps);
-  // The same two passes in the same order as layerNormRows, so the saved values are the ones it used.
+  // The same two passes in the same order as layerNormRows, so the saved values are the ones it used
+  // (the test checks out bit for bit against them). Factoring them out of layerNormRows changed the
+  // forward's kernels.wasm bytes, hence the repetition and the second read of x.
   const vecEnd = width & ~3;
   const invWidth: f32 = 1.0 / <f32>width;
   for (let r = 0; r < rows; r++) {

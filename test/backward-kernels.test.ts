@@ -112,6 +112,12 @@ for (const W of WIDTHS) {
       assertWithin(arena.view(mean, rows), ref.mean, (r) => (W + 2) * U * Math.abs(ref.mean[r]!), 'mean');
       assertWithin(arena.view(rstd, rows), ref.rstd, (r) => (2 * W + 8) * U * ref.rstd[r]!, 'rstd');
       if (W > 1) assertCaught(arena.view(rstd, rows), ref.rstd.map((v) => v * Math.sqrt((W - 1) / W)), (r) => (2 * W + 8) * U * ref.rstd[r]!, 'rstd of the unbiased variance');
+      // The saved stats are the ones the output was computed with: out = ((x − mean)·rstd)·w + b in float32, bit for bit.
+      const f = Math.fround, OUT = arena.view(out, n), MEAN = arena.view(mean, rows), RSTD = arena.view(rstd, rows), B = arena.view(b, W);
+      for (let i = 0; i < n; i++) {
+        const r = Math.floor(i / W), j = i % W;
+        assert.equal(OUT[i], f(f(f(f(X[i]! - MEAN[r]!) * RSTD[r]!) * Wt[j]!) + B[j]!), `out[${i}] not from the saved mean and rstd`);
+      }
       for (const p of [out, mean, rstd]) assert.ok(arena.guardIntact(p, p === out ? n : rows), 'stats kernel wrote past an output');
 
       // Backward, from the saved (float32) stats: the reference reads the same values.
