@@ -86,6 +86,14 @@ const EXPONENT_BIAS: usize = memory.data<i32>([127, 127, 127, 127], 16);
  * and for x < 0, 1 + erf(−a) = erfc(a) is used directly (no cancellation for large negative x).
  */
 @inline export function gelu4(x: v128): v128 {
+  return f32x4.mul(f32x4.mul(x, c(10)), twoPhi4(x));
+}
+
+/**
+ * 2·Φ(x) = 1 + erf(x/√2), the standard normal CDF doubled, with the erf/erfc split above: the
+ * GELU's factor and, halved, the first term of its derivative (assembly/gelu_backward.ts).
+ */
+@inline export function twoPhi4(x: v128): v128 {
   const a = f32x4.mul(f32x4.abs(x), c(12));
   const a2 = f32x4.mul(a, a);
   let pa = c(13);
@@ -112,6 +120,5 @@ const EXPONENT_BIAS: usize = memory.data<i32>([127, 127, 127, 127], 16);
   // erfc(a) and 1 + erf(a) for each lane's branch.
   const erfc = v128.bitselect(f32x4.sub(one, erfSmall), erfcLarge, small);
   const onePlusErf = f32x4.add(one, f32x4.sub(one, erfc));
-  const phi2 = v128.bitselect(onePlusErf, erfc, f32x4.ge(x, f32x4.splat(0.0)));
-  return f32x4.mul(f32x4.mul(x, c(10)), phi2);
+  return v128.bitselect(onePlusErf, erfc, f32x4.ge(x, f32x4.splat(0.0)));
 }

@@ -8,3 +8,7 @@ export * from './layernorm';
 export * from './softmax';
 export * from './tokens';
 export * from './pack';
+export * from './layernorm_backward';
+export * from './gelu_backward';
+export * from './loss';
+export * from './colsum';

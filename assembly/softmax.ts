@@ -46,3 +46,35 @@ import { hsum } from './simd';
     for (let c = 0; c < headDim; c++) store<f32>(kt + <usize>(c * t + j) * 4, load<f32>(src + (<usize>c << 2)));
   }
 }
+
+/**
+ * Softmax backward per row: ds = p⊙(dp − Σ_j dp_j·p_j), from the saved probabilities p and the
+ * gradient dp of the output. ds may be dp (in place): the row's dot is taken before any write.
+ */
+@inline export function softmaxBackwardRows(p: usize, dp: usize, ds: usize, rows: i32, cols: i32, stride: i32): void {
+  const vecEnd = cols & ~3;
+  for (let r = 0; r < rows; r++) {
+    const row = <usize>(r * stride) * 4;
+    let acc = f32x4.splat(0);
+    let j = 0;
+    for (; j < vecEnd; j += 4) {
+      const o = row + (<usize>j << 2);
+      acc = f32x4.add(acc, f32x4.mul(v128.load(dp + o), v128.load(p + o)));
+    }
+    let dot = hsum(acc);
+    for (; j < cols; j++) {
+      const o = row + (<usize>j << 2);
+      dot += load<f32>(dp + o) * load<f32>(p + o);
+    }
+    const dotV = f32x4.splat(dot);
+    j = 0;
+    for (; j < vecEnd; j += 4) {
+      const o = row + (<usize>j << 2);
+      v128.store(ds + o, f32x4.mul(v128.load(p + o), f32x4.sub(v128.load(dp + o), dotV)));
+    }
+    for (; j < cols; j++) {
+      const o = row + (<usize>j << 2);
+      store<f32>(ds + o, load<f32>(p + o) * (load<f32>(dp + o) - dot));
+    }
+  }
+}

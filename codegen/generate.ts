@@ -22,6 +22,32 @@ const CORE_IMPORTS: Array<[string, string[]]> = [
   ['./core/pack', ['packPanels']],
 ];
 
+/**
+ * Core imports of the backward kernels, by op: added only when a module holds such a kernel, so a
+ * forward module's source (and its kernels.wasm) is what it was before they existed.
+ */
+const BACKWARD_IMPORTS: Partial<Record<KernelSpec['op'], [string, string[]]>> = {
+  layernorm_stats: ['./core/layernorm_backward', ['layerNormStatsRows']],
+  layernorm_backward: ['./core/layernorm_backward', ['layerNormBackwardRows']],
+  gelu_backward: ['./core/gelu_backward', ['geluBackward']],
+  softmax_backward: ['./core/softmax', ['softmaxBackwardRows']],
+  mse_loss_backward: ['./core/loss', ['mseLossBackwardRows']],
+  column_sum: ['./core/colsum', ['addColumnSums']],
+};
+
+function coreImports(specs: readonly KernelSpec[]): Array<[string, string[]]> {
+  const out = CORE_IMPORTS.map(([m, names]): [string, string[]] => [m, [...names]]);
+  for (const op of new Set(specs.map((s) => s.op))) {
+    const extra = BACKWARD_IMPORTS[op];
+    if (!extra) continue;
+    const [m, names] = extra;
+    const known = out.find(([mm]) => mm === m);
+    if (known) known[1].push(...names.filter((n) => !known[1].includes(n)));
+    else out.push([m, [...names]]);
+  }
+  return out;
+}
+
 export interface GeneratedModule {
   readonly source: string;
   readonly manifest: Manifest;
@@ -49,7 +75,7 @@ export function emitModuleSource(specs: readonly KernelSpec[], title: string, op
   const ordered = withDependencies(specs);
   const project = new Project({ useInMemoryFileSystem: true });
   const file = project.createSourceFile('kernels.ts', '', { overwrite: true });
-  file.addImportDeclarations(CORE_IMPORTS.map(([moduleSpecifier, names]) => ({ moduleSpecifier, namedImports: names })));
+  file.addImportDeclarations(coreImports(ordered).map(([moduleSpecifier, names]) => ({ moduleSpecifier, namedImports: names })));
   file.addStatements(`/** Where the module's static data ends: the host checks it lies below the arena (${ARENA_BASE}). */\nexport function heap_base(): usize { return __heap_base; }`);
   file.addStatements(`/** Packs a Linear weight [n, k] at src into nr-column GEMM panels at dst (once, at load). */\nexport function pack_panels(src: usize, dst: usize, n: i32, k: i32, nr: i32): void { packPanels(src, dst, n, k, nr); }`);
   const exported = new Set<string>();

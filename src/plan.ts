@@ -40,7 +40,22 @@ export interface AttentionSpec { readonly op: 'attention'; readonly t: number; r
 export interface PatchGatherSpec { readonly op: 'patch_gather'; readonly channels: number; readonly patch: number; readonly grid: number }
 export interface AddRowsGatheredSpec { readonly op: 'add_rows_gathered'; readonly width: number }
 export interface UnshuffleSpec { readonly op: 'unshuffle'; readonly width: number; readonly numPatches: number }
-export type KernelSpec = GemmSpec | LayerNormSpec | AttentionSpec | PatchGatherSpec | AddRowsGatheredSpec | UnshuffleSpec;
+// Backward kernels (and the forward variant whose tape they read). Not in planKernels: the forward
+// module carries none of them; backwardSpecs lists the ones a config's training needs.
+/** LayerNorm forward that also saves the per-row mean and rstd = 1/√(var + eps) for its backward. */
+export interface LayerNormStatsSpec { readonly op: 'layernorm_stats'; readonly width: number; readonly eps: number }
+/** dx from dy, x, mean, rstd, w; dw and db accumulated. */
+export interface LayerNormBackwardSpec { readonly op: 'layernorm_backward'; readonly width: number }
+/** dx = dy·GELU'(u) (exact erf GELU) over rows of `width`. */
+export interface GeluBackwardSpec { readonly op: 'gelu_backward'; readonly width: number }
+/** ds = p⊙(dp − rowsum(dp⊙p)) over rows of `cols` (contiguous). */
+export interface SoftmaxBackwardSpec { readonly op: 'softmax_backward'; readonly cols: number }
+/** d loss / d pred of the masked MSE on patches of patchDim values (normPix: target normalised in the kernel). */
+export interface MseLossBackwardSpec { readonly op: 'mse_loss_backward'; readonly patchDim: number; readonly normPix: boolean; readonly allPatches: boolean }
+/** acc += Σ_rows dy: a Linear's bias gradient. */
+export interface ColumnSumSpec { readonly op: 'column_sum'; readonly width: number }
+export type BackwardKernelSpec = LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec;
+export type KernelSpec = GemmSpec | LayerNormSpec | AttentionSpec | PatchGatherSpec | AddRowsGatheredSpec | UnshuffleSpec | BackwardKernelSpec;
 
 function epsTag(eps: number): string {
   return eps.toExponential().replace('e-', 'em').replace('e+', 'e').replace('.', 'p');
@@ -69,6 +84,12 @@ export function kernelName(s: KernelSpec): string {
     case 'patch_gather': return `f32_patch_gather_c${s.channels}_p${s.patch}_g${s.grid}`;
     case 'add_rows_gathered': return `f32_add_rows_gathered_d${s.width}`;
     case 'unshuffle': return `f32_unshuffle_d${s.width}_l${s.numPatches}`;
+    case 'layernorm_stats': return `f32_layernorm_stats_d${s.width}_eps${epsTag(s.eps)}`;
+    case 'layernorm_backward': return `f32_layernorm_backward_d${s.width}`;
+    case 'gelu_backward': return `f32_gelu_backward_d${s.width}`;
+    case 'softmax_backward': return `f32_softmax_backward_t${s.cols}`;
+    case 'mse_loss_backward': return `f32_mse_loss_backward_p${s.patchDim}${s.normPix ? '_normpix' : ''}${s.allPatches ? '_all' : ''}`;
+    case 'column_sum': return `f32_column_sum_d${s.width}`;
   }
 }
 
@@ -188,6 +209,27 @@ export function planKernels(cfg: MaeConfig, encoderLengths: readonly number[] = 
     tiling,
     get specs() { return [...specs.values()]; },
   };
+}
+
+/**
+ * The row-wise backward kernels a config's training uses (each once): LayerNorm with saved stats
+ * and its backward per stack width, GELU' per MLP width, the softmax backward per sequence length,
+ * the four loss gradients (plain / norm-pix target × masked / all patches) and the bias-gradient
+ * column sums of every Linear. GEMM backwards (dX, dW) are not here yet.
+ */
+export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] = defaultEncoderLengths(cfg)): BackwardKernelSpec[] {
+  const sh = shapesOf(cfg);
+  const specs = new Map<string, BackwardKernelSpec>();
+  const use = (s: BackwardKernelSpec): void => { if (!specs.has(kernelName(s))) specs.set(kernelName(s), s); };
+  for (const width of [cfg.hiddenSize, cfg.decoderHiddenSize]) {
+    use({ op: 'layernorm_stats', width, eps: cfg.layerNormEps });
+    use({ op: 'layernorm_backward', width });
+  }
+  for (const width of [cfg.intermediateSize, cfg.decoderIntermediateSize]) use({ op: 'gelu_backward', width });
+  for (const cols of [...new Set([...encoderLengths, 1 + sh.numPatches])].sort((a, b) => a - b)) use({ op: 'softmax_backward', cols });
+  for (const normPix of [false, true]) for (const allPatches of [false, true]) use({ op: 'mse_loss_backward', patchDim: sh.patchDim, normPix, allPatches });
+  for (const [n] of linearShapes(cfg)) use({ op: 'column_sum', width: n });
+  return [...specs.values()];
 }
 
 /** A region of linear memory: byte offset from the arena base and length in f32/i32 elements. */

@@ -4,8 +4,8 @@
  * S = (Q·Kᵀ)·d^-0.5 by a generated GEMM, row softmax, then P·V by a second GEMM into the head's
  * columns of out [t, width].
  */
-import { type AttentionSpec, attentionGemms, kernelName } from '../../src/plan.js';
-import type { EmittedFunction } from './kernel-source.js';
+import { type AttentionSpec, type SoftmaxBackwardSpec, attentionGemms, kernelName } from '../../src/plan.js';
+import { type EmittedFunction, ROW_RANGE, rowRangeBody } from './kernel-source.js';
 import { type WgslKernel, WG, ceilDiv, f32Lit, u32Lit, wgslExp, wgslHeader } from './wgsl.js';
 
 export function emitAttention(s: AttentionSpec): EmittedFunction {
@@ -95,5 +95,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     params,
     buffers: buffers.map((b) => ({ arg: b.arg, write: b.write })),
     workgroups: () => [ceilDiv(T, WG), s.heads, 1],
+  };
+}
+
+/**
+ * The backward of the attention's row softmax (assembly/softmax.ts softmaxBackwardRows): from the
+ * saved probabilities P and dP = dO·Vᵀ, dS = P⊙(dP − rowsum(dP⊙P)), in place (ds = dp) or not.
+ */
+export function emitSoftmaxBackward(s: SoftmaxBackwardSpec): EmittedFunction {
+  return {
+    name: kernelName(s),
+    params: [['p', 'usize'], ['dp', 'usize'], ['ds', 'usize'], ...ROW_RANGE],
+    body: rowRangeBody((at, n) => `softmaxBackwardRows(${at('p', s.cols)}, ${at('dp', s.cols)}, ${at('ds', s.cols)}, ${n}, ${s.cols}, ${s.cols})`),
+    doc: `ds[rows,${s.cols}] = p⊙(dp − rowsum(dp⊙p)) for rows [r0, r1); ds may be dp.`,
+    exported: true,
   };
 }

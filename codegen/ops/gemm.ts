@@ -12,8 +12,8 @@
  * - row-major (activations, `f32_matmul_*`): stride ldb; column remainders get narrower tiles.
  * Row remainders get a shorter tile.
  */
-import { type GemmSpec, kernelName } from '../../src/plan.js';
-import type { EmittedFunction } from './kernel-source.js';
+import { type ColumnSumSpec, type GemmSpec, kernelName } from '../../src/plan.js';
+import { type EmittedFunction, ROW_RANGE, rowRangeBody } from './kernel-source.js';
 import { type WgslKernel, type WgslVariant, ceilDiv, f32Lit, u32Lit, wgslExp, wgslGelu4, wgslHeader } from './wgsl.js';
 
 /** K steps per loop iteration. */
@@ -237,5 +237,16 @@ export function emitGemmWgsl(s: GemmSpec, variant: WgslVariant = {}): WgslKernel
     params,
     buffers: buffers.map((b) => ({ arg: b.arg, write: b.write })),
     workgroups: (p) => [ceilDiv(nvConst, GEMM_WG.x), ceilDiv(ceilDiv(mConst ?? p.m, mr), GEMM_WG.y), 1],
+  };
+}
+
+/** A Linear's bias gradient, acc[width] += Σ_rows dy (assembly/colsum.ts), for rows [r0, r1). */
+export function emitColumnSum(s: ColumnSumSpec): EmittedFunction {
+  return {
+    name: kernelName(s),
+    params: [['dy', 'usize'], ['acc', 'usize'], ...ROW_RANGE],
+    body: rowRangeBody((at, n) => `addColumnSums(${at('dy', s.width)}, acc, ${n}, ${s.width})`),
+    doc: `acc[${s.width}] += Σ over rows [r0, r1) of dy[rows,${s.width}] (db of a Linear; threads: one acc each).`,
+    exported: true,
   };
 }

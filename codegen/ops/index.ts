@@ -1,10 +1,13 @@
 /** The op table: each kernel spec's AssemblyScript emitter and its WGSL emitter (one op, one file, both targets). */
-import { type KernelSpec, attentionGemms } from '../../src/plan.js';
+import { type KernelSpec, attentionGemms, kernelName } from '../../src/plan.js';
 import type { EmittedFunction } from './kernel-source.js';
 import type { WgslKernel, WgslVariant } from './wgsl.js';
-import { emitGemm, emitGemmWgsl } from './gemm.js';
-import { emitLayerNorm, emitLayerNormWgsl } from './layernorm.js';
-import { emitAttention, emitAttentionWgsl } from './attention.js';
+import { KernelError } from '../../src/errors.js';
+import { emitColumnSum, emitGemm, emitGemmWgsl } from './gemm.js';
+import { emitLayerNorm, emitLayerNormBackward, emitLayerNormStats, emitLayerNormWgsl } from './layernorm.js';
+import { emitAttention, emitAttentionWgsl, emitSoftmaxBackward } from './attention.js';
+import { emitGeluBackward } from './gelu.js';
+import { emitMseLossBackward } from './loss.js';
 import { emitAddRowsGathered, emitAddRowsGatheredWgsl, emitPatchGather, emitPatchGatherWgsl, emitUnshuffle, emitUnshuffleWgsl } from './tokens.js';
 
 export type { WgslKernel, WgslVariant } from './wgsl.js';
@@ -23,6 +26,12 @@ export function emitAssemblyScript(s: KernelSpec, opts: EmitOptions = { fma: fal
     case 'patch_gather': return emitPatchGather(s);
     case 'add_rows_gathered': return emitAddRowsGathered(s);
     case 'unshuffle': return emitUnshuffle(s);
+    case 'layernorm_stats': return emitLayerNormStats(s);
+    case 'layernorm_backward': return emitLayerNormBackward(s);
+    case 'gelu_backward': return emitGeluBackward(s);
+    case 'softmax_backward': return emitSoftmaxBackward(s);
+    case 'mse_loss_backward': return emitMseLossBackward(s);
+    case 'column_sum': return emitColumnSum(s);
   }
 }
 
@@ -35,6 +44,8 @@ export function emitWgsl(s: KernelSpec, variant: WgslVariant = {}): WgslKernel {
     case 'patch_gather': return emitPatchGatherWgsl(s);
     case 'add_rows_gathered': return emitAddRowsGatheredWgsl(s);
     case 'unshuffle': return emitUnshuffleWgsl(s);
+    // The backward kernels have no WGSL emitter yet (their math lives in one core function each).
+    default: throw new KernelError(`no WGSL emitter for ${kernelName(s)} yet`);
   }
 }
 

@@ -13,3 +13,14 @@ export interface EmittedFunction {
 export function bytes(count: number): number {
   return count * 4;
 }
+
+/** Parameters closing every row-wise kernel: rows [r0, r1) of `rows` (threads split the rows; one thread: 0, rows). */
+export const ROW_RANGE = [['rows', 'i32'], ['r0', 'i32'], ['r1', 'i32']] as const;
+
+/**
+ * Body of a row-wise kernel: clamps r1 to rows and, when rows remain, runs `call` with `n` bound to
+ * the row count and with pointer `p` of a [rows, width] operand advanced to row r0 by `at(p, width)`.
+ */
+export function rowRangeBody(call: (at: (p: string, width: number) => string, n: string) => string): string {
+  return `const end = min<i32>(r1, rows);\nif (r0 < end) ${call((p, width) => `${p} + <usize>r0 * ${width * 4}`, 'end - r0')};`;
+}

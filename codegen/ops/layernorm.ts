@@ -1,6 +1,6 @@
 /** LayerNorm over rows of a fixed width (assembly/layernorm.ts, specialised by literal arguments). */
-import { type LayerNormSpec, kernelName } from '../../src/plan.js';
-import type { EmittedFunction } from './kernel-source.js';
+import { type LayerNormBackwardSpec, type LayerNormSpec, type LayerNormStatsSpec, kernelName } from '../../src/plan.js';
+import { type EmittedFunction, ROW_RANGE, rowRangeBody } from './kernel-source.js';
 import { type WgslKernel, WG, ceilDiv, f32Lit, u32Lit, wgslHeader } from './wgsl.js';
 
 export function emitLayerNorm(s: LayerNormSpec): EmittedFunction {
@@ -68,5 +68,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     params,
     buffers: buffers.map((b) => ({ arg: b.arg, write: b.write })),
     workgroups: (p) => [ceilDiv(p.rows, WG), 1, 1],
+  };
+}
+
+/** The forward that also saves mean [rows] and rstd [rows] for the backward (assembly/layernorm_backward.ts). */
+export function emitLayerNormStats(s: LayerNormStatsSpec): EmittedFunction {
+  return {
+    name: kernelName(s),
+    params: [['x', 'usize'], ['w', 'usize'], ['b', 'usize'], ['out', 'usize'], ['mean', 'usize'], ['rstd', 'usize'], ...ROW_RANGE],
+    body: rowRangeBody((at, n) => `layerNormStatsRows(${at('x', s.width)}, w, b, ${at('out', s.width)}, ${at('mean', 1)}, ${at('rstd', 1)}, ${n}, ${s.width}, <f32>${s.eps})`),
+    doc: `out[rows,${s.width}] = LayerNorm(x) · w + b as ${kernelName({ op: 'layernorm', width: s.width, eps: s.eps })}, and mean, rstd [rows] saved, for rows [r0, r1).`,
+    exported: true,
+  };
+}
+
+/**
+ * LayerNorm backward for rows [r0, r1): dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂)), ĝ = dy⊙w; dw += Σ dy⊙x̂,
+ * db += Σ dy. Two threads on one row range each need their own dw/db (see the core's comment).
+ */
+export function emitLayerNormBackward(s: LayerNormBackwardSpec): EmittedFunction {
+  return {
+    name: kernelName(s),
+    params: [['dy', 'usize'], ['x', 'usize'], ['mean', 'usize'], ['rstd', 'usize'], ['w', 'usize'], ['dx', 'usize'], ['dw', 'usize'], ['db', 'usize'], ...ROW_RANGE],
+    body: rowRangeBody((at, n) => `layerNormBackwardRows(${at('dy', s.width)}, ${at('x', s.width)}, ${at('mean', 1)}, ${at('rstd', 1)}, w, ${at('dx', s.width)}, dw, db, ${n}, ${s.width})`),
+    doc: `dx[rows,${s.width}] from dy, the saved x, mean, rstd and w; dw, db [${s.width}] += their row sums; rows [r0, r1); dx may be dy.`,
+    exported: true,
   };
 }
