@@ -11,6 +11,7 @@ import type { MachineInfo } from './machine.js';
 import type { PngRow } from './png.js';
 import type { VerifyResult } from './verify.js';
 import type { RuntimeLatency } from './edge-runtimes.js';
+import type { BatchResult } from './batch-forward.js';
 
 /** bench/threads.ts: edge-mae alone at 1 and 2 threads. */
 export interface ThreadsResult {
@@ -28,6 +29,31 @@ export interface EdgeResult {
   webgpu?: Array<{ device: string; backend?: string; images?: number; ms?: number[]; note?: string; skipped?: string }>;
   png?: PngRow[];
   runtimes?: RuntimeLatency[];
+}
+
+/** The batch section as text: the golden gate, then images/s per engine and thread count. */
+export function renderBatch(b: BatchResult): string {
+  const lines = [`Golden gate (authors' loss / loss_norm_pix; edge-mae and PyTorch within ${b.gate.tolerance}): ${b.gate.pass ? 'PASS' : 'FAIL'}`];
+  const d = (x: number | undefined, ref: number): string => (x === undefined ? '—' : sci(Math.abs(x - ref)));
+  lines.push(table(['case', 'loss', '|edge − ref|', '|torch − ref|', 'loss_norm_pix', '|edge − ref|', '|torch − ref|', ''], b.gate.cases.map((c) => [
+    c.case, c.golden.loss.toFixed(6), d(c.edge.loss, c.golden.loss), d(c.torch?.loss, c.golden.loss),
+    c.golden.lossNormPix.toFixed(6), d(c.edge.lossNormPix, c.golden.lossNormPix), d(c.torch?.lossNormPix, c.golden.lossNormPix), c.pass ? 'ok' : 'FAIL',
+  ])));
+  lines.push('', `Bundled model, model.forward over ${b.images} Fashion-MNIST test images at batch ${b.batch} (seeded masks), ${b.rounds} rounds of one pass each, order rotated; images/s median (best):`);
+  const row = (engine: string, threads: number) => b.rows.find((r) => r.engine === engine && r.threads === threads);
+  lines.push(table(['engine', 'threads', 'images/s', '× PyTorch', '2t / 1t', 'mean loss', 'runs'], b.rows.map((r) => {
+    const peer = row('pytorch', r.threads), one = row(r.engine, 1);
+    return [
+      r.engine, r.threads, `${f0(r.imagesPerSecMedian)} (${f0(r.imagesPerSecBest)})`,
+      r.engine === 'edge-mae' && peer ? `×${(r.imagesPerSecMedian / peer.imagesPerSecMedian).toFixed(2)}` : '',
+      r.threads === 2 && one ? `×${(r.imagesPerSecMedian / one.imagesPerSecMedian).toFixed(2)}` : '',
+      r.loss.toFixed(8), r.description,
+    ];
+  })));
+  if (b.torchSkipped) lines.push(`PyTorch: ${b.torchSkipped}`);
+  const la = (x: number[]): string => x.map((v) => v.toFixed(2)).join(' ');
+  lines.push(`load average (1/5/15 min): ${la(b.loadavg.before)} before, ${la(b.loadavg.after)} after; 1-min after each round: ${la(b.loadavg.rounds)}`);
+  return lines.join('\n');
 }
 
 /** The edge section as text. */
@@ -68,6 +94,7 @@ export interface BenchResults {
   load?: LoadRssResult;
   edge?: EdgeResult;
   threads?: ThreadsResult;
+  batch?: BatchResult;
   /** Per section: wall time and the machine's 1-minute load average before and after (a shared machine's load moves the numbers). */
   sections: Record<string, { seconds: number; loadavg1mBefore: number; loadavg1mAfter: number }>;
   errors: Record<string, string>;
@@ -170,6 +197,7 @@ export function renderReport(r: BenchResults): string {
     if (c) out.push(`parallel capacity of the machine: the 1-thread SIMD128 forward ${c.aloneMs} ms alone, ${c.concurrentMs.join(' / ')} ms as two processes at once → two cores gave ×${c.ceiling} (the ceiling for 2 threads then)`);
   }
   if (r.edge) out.push('', '## Edge', '', renderEdge(r.edge));
+  if (r.batch) out.push('', '## Batch forward beside PyTorch', '', renderBatch(r.batch));
   const secs = Object.entries(r.sections ?? {});
   if (secs.length > 0) out.push('', `Sections (s; 1-min load average before → after, on ${m.cores} cores): ${secs.map(([k, v]) => `${k} ${v.seconds.toFixed(0)} (${v.loadavg1mBefore.toFixed(1)} → ${v.loadavg1mAfter.toFixed(1)})`).join(', ')}`);
   const errs = Object.entries(r.errors);

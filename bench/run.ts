@@ -9,10 +9,13 @@
  *                  in one process at 1 thread, then in another at 2 threads;
  *   4. load/RSS  — a fresh process per engine: start → first result, peak RSS;
  *   5. threads   — edge-mae alone at 1 and 2 threads (no peer thread pools competing for cores);
- *   6. edge      — kernel module sizes per config, cold start, the serverless handler under load.
+ *   6. edge      — kernel module sizes per config, cold start, the serverless handler under load;
+ *   7. batch     — the bundled model's forward over the 10,000 Fashion-MNIST test images at batch
+ *                  500, images/s at 1 and 2 threads beside PyTorch (bench/torch_mae.py), after a
+ *                  golden-loss gate (PyTorch not run when Debian's python3-torch is absent).
  * Writes bench/results/<date>-<machine>[-quick].json and prints the summary (report.ts).
  *
- * Flags: --quick (fewer repeats), --only=verify,gemm,forward,load (a subset).
+ * Flags: --quick (fewer repeats), --only=verify,gemm,forward,load,threads,edge,batch (a subset).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,10 +31,11 @@ import { type BenchResults, renderReport } from './report.js';
 import { log, parseArgs } from './timing.js';
 import type { VerifyResult } from './verify.js';
 import type { EdgeResult, ThreadsResult } from './report.js';
+import type { BatchResult } from './batch-forward.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
-const SECTIONS = ['verify', 'gemm', 'forward', 'threads', 'load', 'edge'] as const;
+const SECTIONS = ['verify', 'gemm', 'forward', 'threads', 'load', 'edge', 'batch'] as const;
 
 const args = parseArgs();
 const quick = args.quick;
@@ -41,12 +45,12 @@ const machine = describeMachine();
 const tmp = mkdtempSync(join(os.tmpdir(), 'edge-mae-bench-run-'));
 
 /** Runs dist/bench/<script> with --out; its progress goes to our stderr. */
-function section<T>(name: string, script: string, extra: string[] = []): T | string {
+function section<T>(name: string, script: string, extra: string[] = [], timeoutMs = 600_000): T | string {
   const out = join(tmp, `${name}.json`);
   log(`── ${name} ──`);
   const t0 = Date.now();
   const before = os.loadavg()[0];
-  const r = spawnSync(process.execPath, [join(HERE, script), `--out=${out}`, ...(quick ? ['--quick'] : []), ...extra], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+  const r = spawnSync(process.execPath, [join(HERE, script), `--out=${out}`, ...(quick ? ['--quick'] : []), ...extra], { stdio: ['ignore', 'ignore', 'inherit'], timeout: timeoutMs });
   results.sections[name] = { seconds: (Date.now() - t0) / 1000, loadavg1mBefore: before, loadavg1mAfter: os.loadavg()[0] };
   log(`   ${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s (1-min load average ${before.toFixed(1)} → ${os.loadavg()[0].toFixed(1)})`);
   if (r.status !== 0) return `exit ${r.status ?? r.signal ?? r.error}`;
@@ -109,6 +113,12 @@ try {
   if (only.has('edge')) {
     const e = section<EdgeResult>('edge', 'edge.js');
     if (typeof e === 'string') results.errors.edge = e; else results.edge = e;
+  }
+  if (only.has('batch')) {
+    // Whole passes over 10,000 images: ~3 min idle, far more when another process takes a core
+    // (the 2-thread pass then waits at barriers), hence the longer limit.
+    const b = section<BatchResult>('batch', 'batch-forward.js', [], 1_800_000);
+    if (typeof b === 'string') results.errors.batch = b; else results.batch = b;
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });
