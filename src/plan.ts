@@ -54,7 +54,18 @@ export interface SoftmaxBackwardSpec { readonly op: 'softmax_backward'; readonly
 export interface MseLossBackwardSpec { readonly op: 'mse_loss_backward'; readonly patchDim: number; readonly normPix: boolean; readonly allPatches: boolean }
 /** acc += Σ_rows dy: a Linear's bias gradient. */
 export interface ColumnSumSpec { readonly op: 'column_sum'; readonly width: number }
-export type BackwardKernelSpec = LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec;
+/**
+ * A Linear's input gradient dx [m, inDim] (+)= dy [m, outDim] · W, W [outDim, inDim] read from its
+ * second packing (packRowPanels: W itself in nr-column panels over inDim, [outDim][nr] each), so the
+ * forward's packed microkernel runs it unchanged; accumulate adds into dx (a residual path's sum).
+ */
+export interface LinearDxSpec { readonly op: 'linear_dx'; readonly inDim: number; readonly outDim: number; readonly mr: number; readonly nr: number; readonly accumulate: boolean }
+/**
+ * A Linear's weight gradient dW [outDim, inDim] += dyᵀ · x over m rows (every token of every image),
+ * dW plain row-major (the weights file's layout); mr rows of dW × nr columns per register tile.
+ */
+export interface LinearDwSpec { readonly op: 'linear_dw'; readonly inDim: number; readonly outDim: number; readonly mr: number; readonly nr: number }
+export type BackwardKernelSpec = LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec;
 export type KernelSpec = GemmSpec | LayerNormSpec | AttentionSpec | PatchGatherSpec | AddRowsGatheredSpec | UnshuffleSpec | BackwardKernelSpec;
 
 function epsTag(eps: number): string {
@@ -90,6 +101,8 @@ export function kernelName(s: KernelSpec): string {
     case 'softmax_backward': return `f32_softmax_backward_t${s.cols}`;
     case 'mse_loss_backward': return `f32_mse_loss_backward_p${s.patchDim}${s.normPix ? '_normpix' : ''}${s.allPatches ? '_all' : ''}`;
     case 'column_sum': return `f32_column_sum_d${s.width}`;
+    case 'linear_dx': return `f32_gemm_dx_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}${s.accumulate ? '_acc' : ''}`;
+    case 'linear_dw': return `f32_gemm_dw_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}`;
   }
 }
 
@@ -128,6 +141,19 @@ export function linearSpec(k: number, n: number, epilogue: { gelu?: boolean; res
     gelu: epilogue.gelu ?? false, residual: epilogue.residual ?? false, ...tileFor(k, n, tiling), packed: true,
   };
 }
+
+/** dx of a Linear [outDim, inDim]: the forward GEMM's tile choice for the product's shape (reduction outDim, inDim columns). */
+export function linearDxSpec(inDim: number, outDim: number, accumulate = false): LinearDxSpec {
+  return { op: 'linear_dx', inDim, outDim, ...gemmTile(outDim, inDim), accumulate };
+}
+
+/** dW of a Linear [outDim, inDim]: 2 rows × 16 columns where inDim allows, as the forward (eight accumulators, no spills). */
+export function linearDwSpec(inDim: number, outDim: number): LinearDwSpec {
+  return { op: 'linear_dw', inDim, outDim, ...gemmTile(outDim, inDim) };
+}
+
+/** Elements of W [outDim, inDim] packed for its dx kernel: panels of nr columns over inDim, [outDim][nr] each. */
+export const dxPackedSize = (s: LinearDxSpec): number => panelCount(s.inDim, s.nr) * s.nr * s.outDim;
 
 /** The tile of every Linear shape of a config (recorded in the manifest). */
 export function effectiveTiling(cfg: MaeConfig, tiling: Tiling = {}): Tiling {
@@ -215,7 +241,7 @@ export function planKernels(cfg: MaeConfig, encoderLengths: readonly number[] = 
  * The row-wise backward kernels a config's training uses (each once): LayerNorm with saved stats
  * and its backward per stack width, GELU' per MLP width, the softmax backward per sequence length,
  * the four loss gradients (plain / norm-pix target × masked / all patches) and the bias-gradient
- * column sums of every Linear. GEMM backwards (dX, dW) are not here yet.
+ * column sums of every Linear, and the Linear dx / dW GEMMs.
  */
 export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] = defaultEncoderLengths(cfg)): BackwardKernelSpec[] {
   const sh = shapesOf(cfg);
@@ -229,6 +255,10 @@ export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] 
   for (const cols of [...new Set([...encoderLengths, 1 + sh.numPatches])].sort((a, b) => a - b)) use({ op: 'softmax_backward', cols });
   for (const normPix of [false, true]) for (const allPatches of [false, true]) use({ op: 'mse_loss_backward', patchDim: sh.patchDim, normPix, allPatches });
   for (const [n] of linearShapes(cfg)) use({ op: 'column_sum', width: n });
+  // dx of every Linear but the patch embedding (linearShapes' first; pixels need no gradient), in
+  // both forms: whether it adds into a residual stream's gradient is the backward program's choice.
+  for (const [n, k] of linearShapes(cfg).slice(1)) for (const accumulate of [false, true]) use(linearDxSpec(k, n, accumulate));
+  for (const [n, k] of linearShapes(cfg)) use(linearDwSpec(k, n));
   return [...specs.values()];
 }
 

@@ -3,7 +3,7 @@ import { type KernelSpec, attentionGemms, kernelName } from '../../src/plan.js';
 import type { EmittedFunction } from './kernel-source.js';
 import type { WgslKernel, WgslVariant } from './wgsl.js';
 import { KernelError } from '../../src/errors.js';
-import { emitColumnSum, emitGemm, emitGemmWgsl } from './gemm.js';
+import { emitColumnSum, emitGemm, emitGemmWgsl, emitLinearDw, emitLinearDx } from './gemm.js';
 import { emitLayerNorm, emitLayerNormBackward, emitLayerNormStats, emitLayerNormWgsl } from './layernorm.js';
 import { emitAttention, emitAttentionWgsl, emitSoftmaxBackward } from './attention.js';
 import { emitGeluBackward } from './gelu.js';
@@ -32,6 +32,8 @@ export function emitAssemblyScript(s: KernelSpec, opts: EmitOptions = { fma: fal
     case 'softmax_backward': return emitSoftmaxBackward(s);
     case 'mse_loss_backward': return emitMseLossBackward(s);
     case 'column_sum': return emitColumnSum(s);
+    case 'linear_dx': return emitLinearDx(s, opts.fma);
+    case 'linear_dw': return emitLinearDw(s, opts.fma);
   }
 }
 

@@ -1,0 +1,210 @@
+/**
+ * The generated GEMM-shaped backward kernels against the independent float64 reference
+ * (test/reference/mae-backward.ts): Linear dx = dy·W (from W's second packing, pack_row_panels)
+ * and dW += dyᵀ·x, on shapes with remainders (rows 1/3/17/50; in/out widths 5/13/15/37/130: every
+ * tail of the 4- and 16-wide tiles and of the row tiles), each call split in two ranges as two
+ * threads would, guard values after every output, accumulation (twice = twice the gradient), and
+ * a plausible mistake per kernel shown to fail the same bound.
+ *
+ * Bounds are float32 error bounds: u = 2^-24 times a sum's length and the magnitudes it adds.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { emitModuleSource } from '../codegen/generate.js';
+import { compileAssemblyScript } from '../codegen/compile.js';
+import { type BackwardKernelSpec, type LinearDwSpec, type LinearDxSpec, backwardSpecs, kernelName, linearDwSpec, linearDxSpec, panelCount } from '../src/plan.js';
+import { packRowPanelsInto } from '../src/pack.js';
+import { parseConfig } from '../src/config.js';
+import { mulberry32 } from './reference/mae-reference.js';
+import { linearBackwardInput, linearBackwardParams } from './reference/mae-backward.js';
+
+const U = 2 ** -24;
+const GUARD = 12345.5;
+const ROWS = [1, 3, 17, 50];
+/** [inDim, outDim]: inDim 5/13/15 take 4×8 tiles (tails 5, 5, 7 = a vector and 1 or 3 lanes), 37/130 take 2×16 (tails 5, 2). */
+const SHAPES: Array<[number, number]> = [[5, 13], [13, 5], [15, 37], [37, 130], [130, 37]];
+
+const dxSpecs = SHAPES.flatMap(([k, n]) => [linearDxSpec(k, n), linearDxSpec(k, n, true)]);
+/** The other tile on one shape, so both tile shapes meet every kind of remainder. */
+const otherTile: LinearDxSpec = { op: 'linear_dx', inDim: 37, outDim: 130, mr: 4, nr: 8, accumulate: false };
+const otherDw: LinearDwSpec = { op: 'linear_dw', inDim: 130, outDim: 37, mr: 4, nr: 8 };
+const dwSpecs = [...SHAPES.map(([k, n]) => linearDwSpec(k, n)), otherDw];
+const specs: BackwardKernelSpec[] = [...dxSpecs, otherTile, ...dwSpecs];
+
+function rng(seed: number): () => number {
+  const u = mulberry32(seed);
+  return () => u() * 2 - 1;
+}
+
+/** Arrays in one memory, each followed by guard cells; reset between tests. */
+class Arena {
+  readonly memory = new WebAssembly.Memory({ initial: 256, maximum: 256 });
+  readonly f32 = new Float32Array(this.memory.buffer);
+  private at = 65536;
+  reset(): void { this.at = 65536; }
+  alloc(n: number, fill?: (i: number) => number): number {
+    const ptr = this.at;
+    for (let i = 0; i < n + 16; i++) this.f32[(ptr >> 2) + i] = i < n && fill ? fill(i) : GUARD;
+    this.at += Math.ceil((n + 16) * 4 / 64) * 64;
+    return ptr;
+  }
+  view(ptr: number, n: number): Float32Array { return this.f32.subarray(ptr >> 2, (ptr >> 2) + n); }
+  copy(ptr: number, n: number): Float64Array { return Float64Array.from(this.view(ptr, n)); }
+  guardIntact(ptr: number, n: number): boolean { return this.view(ptr + n * 4, 16).every((v) => v === GUARD); }
+}
+
+type Fn = (...args: number[]) => void;
+let compiled: Promise<{ arena: Arena; fns: Record<string, Fn> }> | undefined;
+function kernels(): Promise<{ arena: Arena; fns: Record<string, Fn> }> {
+  compiled ??= (async () => {
+    const { source } = emitModuleSource(specs, 'for the backward GEMM kernel tests', {});
+    const wasm = await compileAssemblyScript(source, 'simd128');
+    const arena = new Arena();
+    const { instance } = await WebAssembly.instantiate(wasm as Uint8Array<ArrayBuffer>, { env: { memory: arena.memory } });
+    return { arena, fns: instance.exports as unknown as Record<string, Fn> };
+  })();
+  return compiled.then((k) => { k.arena.reset(); return k; });
+}
+
+function firstOutside(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: (i: number) => number): number {
+  for (let i = 0; i < expected.length; i++) if (!(Math.abs(actual[i]! - expected[i]!) <= tol(i))) return i;
+  return -1;
+}
+function assertWithin(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: (i: number) => number, what: string): void {
+  const i = firstOutside(actual, expected, tol);
+  if (i >= 0) assert.fail(`${what}: element ${i} = ${actual[i]}, expected ${expected[i]} (|diff| ${Math.abs(actual[i]! - expected[i]!).toExponential(2)} > ${tol(i).toExponential(2)})`);
+}
+function assertCaught(actual: ArrayLike<number>, wrong: ArrayLike<number>, tol: (i: number) => number, what: string): void {
+  assert.ok(firstOutside(actual, wrong, tol) >= 0, `${what}: the bound does not tell the kernel from the mistake`);
+}
+
+/** Σ_o |dy[t,o]·W[o,i]| per dx element: what a float32 dot product's rounding scales with. */
+function dxAbs(dy: Float64Array, w: Float64Array, rows: number, k: number, n: number): Float64Array {
+  return linearBackwardInput(dy.map(Math.abs), w.map(Math.abs), rows, k, n);
+}
+
+test('pack_row_panels lays W [n, k] out as itself in nr-column panels over k, zero-padded, as src/pack.ts does', async () => {
+  const { arena, fns } = await kernels();
+  const rand = rng(3);
+  for (const [n, k, nr] of [[13, 5, 8], [5, 37, 16], [37, 130, 16], [3, 15, 8]] as const) {
+    const size = panelCount(k, nr) * nr * n;
+    const w = arena.alloc(n * k, rand);
+    const out = arena.alloc(size, () => NaN);
+    fns.pack_row_panels!(w, out, n, k, nr);
+    const W = arena.view(w, n * k);
+    const got = arena.view(out, size);
+    // The layout from its definition: out[(p·n + o)·nr + j] = W[o, p·nr + j], 0 past k.
+    for (let p = 0; p < panelCount(k, nr); p++) {
+      for (let o = 0; o < n; o++) {
+        for (let j = 0; j < nr; j++) {
+          const col = p * nr + j;
+          assert.equal(got[(p * n + o) * nr + j], col < k ? W[o * k + col] : 0, `n=${n} k=${k} nr=${nr} panel ${p} row ${o} lane ${j}`);
+        }
+      }
+    }
+    assert.ok(arena.guardIntact(out, size), 'pack_row_panels wrote past its panels');
+    const js = new Float32Array(size).fill(NaN);
+    packRowPanelsInto(js, Float32Array.from(W), n, k, nr);
+    assert.deepEqual(js, Float32Array.from(got), 'the JS packer differs from the kernel');
+  }
+});
+
+for (const [K, N] of SHAPES) {
+  for (const spec of [linearDxSpec(K, N), ...(K === 37 && N === 130 ? [otherTile] : [])]) {
+    test(`Linear dx = dy·W, in ${K} out ${N} (${kernelName(spec)}), and its accumulating form`, async () => {
+      const { arena, fns } = await kernels();
+      const rand = rng(K * 1000 + N + spec.mr);
+      const panels = panelCount(K, spec.nr);
+      const w = arena.alloc(N * K, rand);
+      const wp = arena.alloc(panels * spec.nr * N);
+      fns.pack_row_panels!(w, wp, N, K, spec.nr);
+      const Wt = arena.copy(w, N * K);
+      const fn = fns[kernelName(spec)]!;
+      const acc = fns[kernelName({ ...spec, accumulate: true })];
+      for (const rows of ROWS) {
+        const dy = arena.alloc(rows * N, rand);
+        const dx = arena.alloc(rows * K);
+        const half = Math.floor(panels / 2);
+        fn(dy, wp, dx, rows, 0, half);
+        fn(dy, wp, dx, rows, half, panels);
+        const DY = arena.copy(dy, rows * N);
+        const ref = linearBackwardInput(DY, Wt, rows, K, N);
+        const abs = dxAbs(DY, Wt, rows, K, N);
+        const tol = (i: number): number => (N + 2) * U * abs[i]!;
+        assertWithin(arena.view(dx, rows * K), ref, tol, `dx rows=${rows}`);
+        assert.ok(arena.guardIntact(dx, rows * K), `dx rows=${rows}: wrote past dx`);
+        // The mistake: the reduction stops one row of W short (a remainder lost in the last panel).
+        const short = linearBackwardInput(DY.map((v, i) => (i % N === N - 1 ? 0 : v)), Wt, rows, K, N);
+        assertCaught(arena.view(dx, rows * K), short, tol, 'dx without W\'s last row');
+        if (!acc) continue;
+        // Accumulating: dx starts non-zero, two calls add the product twice.
+        const dxa = arena.alloc(rows * K, rand);
+        const X0 = arena.copy(dxa, rows * K);
+        for (let call = 0; call < 2; call++) {
+          acc(dy, wp, dxa, rows, 0, half);
+          acc(dy, wp, dxa, rows, half, panels);
+        }
+        const twice = ref.map((v, i) => X0[i]! + 2 * v);
+        const tolAcc = (i: number): number => (2 * N + 8) * U * (abs[i]! * 2 + Math.abs(X0[i]!));
+        assertWithin(arena.view(dxa, rows * K), twice, tolAcc, `dx accumulated twice rows=${rows}`);
+        assertCaught(arena.view(dxa, rows * K), ref.map((v, i) => X0[i]! + v), tolAcc, 'dx accumulated once (overwrite instead of add)');
+        assert.ok(arena.guardIntact(dxa, rows * K), `dx acc rows=${rows}: wrote past dx`);
+      }
+    });
+  }
+}
+
+for (const spec of dwSpecs) {
+  const K = spec.inDim, N = spec.outDim;
+  test(`Linear dW += dyᵀ·x, in ${K} out ${N} (${kernelName(spec)}), split by dW rows, accumulated twice`, async () => {
+    const { arena, fns } = await kernels();
+    const rand = rng(K * 7 + N * 13 + spec.nr);
+    const fn = fns[kernelName(spec)]!;
+    for (const rows of ROWS) {
+      const dy = arena.alloc(rows * N, rand);
+      const x = arena.alloc(rows * K, rand);
+      const dw = arena.alloc(N * K, rand); // the gradient buffer already holds earlier micro-batches
+      const DW0 = arena.copy(dw, N * K);
+      // An odd split point: a thread's range need not start on a tile boundary.
+      const half = Math.floor(N / 2) + 1;
+      for (let call = 0; call < 2; call++) {
+        fn(dy, x, dw, rows, 0, half);
+        fn(dy, x, dw, rows, half, N);
+      }
+      const DY = arena.copy(dy, rows * N), X = arena.copy(x, rows * K);
+      const { dW } = linearBackwardParams(DY, X, rows, K, N);
+      const abs = linearBackwardParams(DY.map(Math.abs), X.map(Math.abs), rows, K, N).dW;
+      const tol = (i: number): number => (2 * rows + 8) * U * (2 * abs[i]! + Math.abs(DW0[i]!));
+      const got = arena.view(dw, N * K);
+      assertWithin(got, dW.map((v, i) => DW0[i]! + 2 * v), tol, `dW rows=${rows}`);
+      assert.ok(arena.guardIntact(dw, N * K), `dW rows=${rows}: wrote past dW`);
+      // Mistakes: dW laid out transposed ([in, out]); one token's row left out of the sum; a single call's worth.
+      const transposed = Float64Array.from({ length: N * K }, (_, i) => DW0[i]! + 2 * dW[(i % N) * K + Math.floor(i / N)]!);
+      assertCaught(got, transposed, tol, 'dW transposed');
+      if (rows > 1) {
+        const lastOut = linearBackwardParams(DY.subarray(0, (rows - 1) * N), X.subarray(0, (rows - 1) * K), rows - 1, K, N).dW;
+        assertCaught(got, lastOut.map((v, i) => DW0[i]! + 2 * v), tol, 'dW without the last token');
+      }
+      assertCaught(got, dW.map((v, i) => DW0[i]! + v), tol, 'dW accumulated once');
+    }
+    // m = 0 (no tokens) leaves dW as it was.
+    const dw = arena.alloc(N * K, rand);
+    const before = Float32Array.from(arena.view(dw, N * K));
+    fn(0, 0, dw, 0, 0, N);
+    assert.deepEqual(Float32Array.from(arena.view(dw, N * K)), before);
+  });
+}
+
+test('backwardSpecs lists dx (both forms) for every Linear but the patch embedding, and dW for every Linear', () => {
+  const cfg = parseConfig({
+    model_type: 'vit_mae', image_size: 12, patch_size: 4, num_channels: 3, hidden_size: 12, num_hidden_layers: 1,
+    num_attention_heads: 2, intermediate_size: 20, decoder_hidden_size: 8, decoder_num_hidden_layers: 1,
+    decoder_num_attention_heads: 2, decoder_intermediate_size: 18, mask_ratio: 0.75, layer_norm_eps: 1e-12,
+  });
+  const names = new Set(backwardSpecs(cfg).map(kernelName));
+  // Names by shape: patch 48→12, qkv 12→36, fc1 12→20, fc2 20→12, dec_embed 12→8, dec qkv 8→24, dec fc1 8→18, pred 8→48.
+  for (const expected of ['f32_gemm_dw_2x16_in48_out12', 'f32_gemm_dx_4x8_in12_out36', 'f32_gemm_dx_4x8_in12_out36_acc', 'f32_gemm_dx_2x16_in20_out12_acc', 'f32_gemm_dw_2x16_in20_out12', 'f32_gemm_dx_4x8_in8_out48', 'f32_gemm_dw_4x8_in8_out18']) {
+    assert.ok(names.has(expected), `missing ${expected}`);
+  }
+  assert.ok(![...names].some((n) => n.startsWith('f32_gemm_dx_') && n.includes('_in48_out12')), 'dx of the patch embedding (pixels need no gradient)');
+});
