@@ -34,6 +34,7 @@ const BACKWARD_IMPORTS: Partial<Record<KernelSpec['op'], [string, string[]]>> = 
   mse_loss_backward: ['./core/loss', ['mseLossBackwardRows']],
   column_sum: ['./core/colsum', ['addColumnSums']],
   linear_dx: ['./core/pack', ['packRowPanels']],
+  attention_backward: ['./core/softmax', ['softmaxBackwardRows']],
 };
 
 function coreImports(specs: readonly KernelSpec[]): Array<[string, string[]]> {

@@ -65,7 +65,11 @@ export interface LinearDxSpec { readonly op: 'linear_dx'; readonly inDim: number
  * dW plain row-major (the weights file's layout); mr rows of dW × nr columns per register tile.
  */
 export interface LinearDwSpec { readonly op: 'linear_dw'; readonly inDim: number; readonly outDim: number; readonly mr: number; readonly nr: number }
-export type BackwardKernelSpec = LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec;
+/** C[m,n] = scale·Aᵀ·B, A stored [k, m] (ld lda), B [k, n] (ld ldb), every size a constant: attention backward's Pᵀ·dO and dSᵀ·Q. */
+export interface MatmulTnSpec { readonly op: 'matmul_tn'; readonly m: number; readonly k: number; readonly n: number; readonly lda: number; readonly ldb: number; readonly ldc: number; readonly scale: number; readonly mr: number; readonly nr: number }
+/** One image's attention backward over a head range, from the saved qkv [t, 3·width] and softmax P [heads, t, t] → dqkv [t, 3·width]. */
+export interface AttentionBackwardSpec { readonly op: 'attention_backward'; readonly t: number; readonly heads: number; readonly headDim: number }
+export type BackwardKernelSpec = LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec | MatmulTnSpec | AttentionBackwardSpec;
 export type KernelSpec = GemmSpec | LayerNormSpec | AttentionSpec | PatchGatherSpec | AddRowsGatheredSpec | UnshuffleSpec | BackwardKernelSpec;
 
 function epsTag(eps: number): string {
@@ -103,6 +107,15 @@ export function kernelName(s: KernelSpec): string {
     case 'column_sum': return `f32_column_sum_d${s.width}`;
     case 'linear_dx': return `f32_gemm_dx_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}${s.accumulate ? '_acc' : ''}`;
     case 'linear_dw': return `f32_gemm_dw_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}`;
+    case 'matmul_tn': {
+      const parts = [`f32_matmul_tn_${s.mr}x${s.nr}`, `m${s.m}`, `k${s.k}`, `n${s.n}`];
+      if (s.lda !== s.m) parts.push(`lda${s.lda}`);
+      if (s.ldb !== s.n) parts.push(`ldb${s.ldb}`);
+      if (s.ldc !== s.n) parts.push(`ldc${s.ldc}`);
+      if (s.scale !== 1) parts.push('scale');
+      return parts.join('_');
+    }
+    case 'attention_backward': return `f32_attention_backward_t${s.t}_h${s.heads}_d${s.headDim}`;
   }
 }
 
@@ -168,6 +181,24 @@ export function attentionGemms(a: AttentionSpec): { scores: GemmSpec; values: Ge
     scores: { op: 'gemm', m: a.t, k: a.headDim, n: a.t, lda: 3 * width, ldb: a.t, ldc: a.t, ldr: a.t, scale: 1 / Math.sqrt(a.headDim), bias: false, gelu: false, residual: false, ...GEMM_TILE, packed: false },
     // O_h[t,d] = P · V_h, written into the head's columns of the [t, width] output.
     values: { op: 'gemm', m: a.t, k: a.t, n: a.headDim, lda: a.t, ldb: 3 * width, ldc: width, ldr: width, scale: 1, bias: false, gelu: false, residual: false, ...GEMM_TILE, packed: false },
+  };
+}
+
+/**
+ * The four GEMMs of one head's attention backward at sequence length t (constants throughout), P
+ * and dS [t,t] row-major, dO_h the head's columns of dout [t, width], V_h transposed to vt [d, t]:
+ * dV = Pᵀ·dO_h, dP = dO_h·V_hᵀ, dQ = d^-½·dS·K_h, dK = d^-½·dSᵀ·Q_h, written into the head's
+ * columns of the V, Q and K thirds of dqkv [t, 3·width].
+ */
+export function attentionBackwardGemms(a: AttentionBackwardSpec): { dv: MatmulTnSpec; dp: GemmSpec; dq: GemmSpec; dk: MatmulTnSpec } {
+  const width = a.heads * a.headDim, t = a.t, d = a.headDim;
+  const scale = 1 / Math.sqrt(d);
+  const plain = { op: 'gemm', bias: false, gelu: false, residual: false, ...GEMM_TILE, packed: false } as const;
+  return {
+    dv: { op: 'matmul_tn', m: t, k: t, n: d, lda: t, ldb: width, ldc: 3 * width, scale: 1, ...GEMM_TILE },
+    dp: { ...plain, m: t, k: d, n: t, lda: width, ldb: t, ldc: t, ldr: t, scale: 1 },
+    dq: { ...plain, m: t, k: t, n: d, lda: t, ldb: 3 * width, ldc: 3 * width, ldr: 3 * width, scale },
+    dk: { op: 'matmul_tn', m: t, k: t, n: d, lda: t, ldb: 3 * width, ldc: 3 * width, scale, ...GEMM_TILE },
   };
 }
 
@@ -253,6 +284,8 @@ export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] 
   }
   for (const width of [cfg.intermediateSize, cfg.decoderIntermediateSize]) use({ op: 'gelu_backward', width });
   for (const cols of [...new Set([...encoderLengths, 1 + sh.numPatches])].sort((a, b) => a - b)) use({ op: 'softmax_backward', cols });
+  for (const t of [...new Set(encoderLengths)].sort((a, b) => a - b)) use({ op: 'attention_backward', t, heads: cfg.numAttentionHeads, headDim: sh.headDim });
+  use({ op: 'attention_backward', t: 1 + sh.numPatches, heads: cfg.decoderNumAttentionHeads, headDim: sh.decoderHeadDim });
   for (const normPix of [false, true]) for (const allPatches of [false, true]) use({ op: 'mse_loss_backward', patchDim: sh.patchDim, normPix, allPatches });
   for (const [n] of linearShapes(cfg)) use({ op: 'column_sum', width: n });
   // dx of every Linear but the patch embedding (linearShapes' first; pixels need no gradient), in

@@ -12,11 +12,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { emitModuleSource } from '../codegen/generate.js';
 import { compileAssemblyScript } from '../codegen/compile.js';
-import { type BackwardKernelSpec, type LinearDwSpec, type LinearDxSpec, backwardSpecs, kernelName, linearDwSpec, linearDxSpec, panelCount } from '../src/plan.js';
+import { type AttentionBackwardSpec, type BackwardKernelSpec, type LinearDwSpec, type LinearDxSpec, backwardSpecs, kernelName, linearDwSpec, linearDxSpec, panelCount } from '../src/plan.js';
 import { packRowPanelsInto } from '../src/pack.js';
 import { parseConfig } from '../src/config.js';
 import { mulberry32 } from './reference/mae-reference.js';
-import { linearBackwardInput, linearBackwardParams } from './reference/mae-backward.js';
+import { attentionBackward, attentionForward, linearBackwardInput, linearBackwardParams } from './reference/mae-backward.js';
 
 const U = 2 ** -24;
 const GUARD = 12345.5;
@@ -29,7 +29,12 @@ const dxSpecs = SHAPES.flatMap(([k, n]) => [linearDxSpec(k, n), linearDxSpec(k, 
 const otherTile: LinearDxSpec = { op: 'linear_dx', inDim: 37, outDim: 130, mr: 4, nr: 8, accumulate: false };
 const otherDw: LinearDwSpec = { op: 'linear_dw', inDim: 130, outDim: 37, mr: 4, nr: 8 };
 const dwSpecs = [...SHAPES.map(([k, n]) => linearDwSpec(k, n)), otherDw];
-const specs: BackwardKernelSpec[] = [...dxSpecs, otherTile, ...dwSpecs];
+/** Sequence lengths × head widths (5, 6: a vector and a tail of 1 or 2; 8 two vectors), two heads; one case of three. */
+const ATTENTION: AttentionBackwardSpec[] = [
+  ...[5, 13, 50].flatMap((t) => [5, 6, 8].map((headDim): AttentionBackwardSpec => ({ op: 'attention_backward', t, heads: 2, headDim }))),
+  { op: 'attention_backward', t: 13, heads: 3, headDim: 6 },
+];
+const specs: BackwardKernelSpec[] = [...dxSpecs, otherTile, ...dwSpecs, ...ATTENTION];
 
 function rng(seed: number): () => number {
   const u = mulberry32(seed);
@@ -208,3 +213,87 @@ test('backwardSpecs lists dx (both forms) for every Linear but the patch embeddi
   }
   assert.ok(![...names].some((n) => n.startsWith('f32_gemm_dx_') && n.includes('_in48_out12')), 'dx of the patch embedding (pixels need no gradient)');
 });
+
+/**
+ * Float32 error bound of every dqkv element for one image, propagated through the four GEMMs and
+ * the softmax backward from the magnitudes they add (γ_n = (n + 2)·u per n-term sum), times 2.
+ */
+function attentionBound(qkv: Float64Array, P: Float64Array, dO: Float64Array, t: number, heads: number, d: number): Float64Array {
+  const D = heads * d, scale = 1 / Math.sqrt(d);
+  const g = (n: number): number => (n + 2) * U;
+  const e = new Float64Array(t * 3 * D);
+  const at = (i: number, c: number): number => qkv[i * 3 * D + c]!;
+  for (let h = 0; h < heads; h++) {
+    const p = (i: number, j: number): number => P[(h * t + i) * t + j]!;
+    const go = (i: number, c: number): number => dO[i * D + h * d + c]!;
+    const dP = new Float64Array(t * t), eP = new Float64Array(t * t);
+    for (let i = 0; i < t; i++) for (let j = 0; j < t; j++) {
+      let s = 0, a = 0;
+      for (let c = 0; c < d; c++) { s += go(i, c) * at(j, 2 * D + h * d + c); a += Math.abs(go(i, c) * at(j, 2 * D + h * d + c)); }
+      dP[i * t + j] = s; eP[i * t + j] = g(d) * a;
+    }
+    const dS = new Float64Array(t * t), eS = new Float64Array(t * t);
+    for (let i = 0; i < t; i++) {
+      let r = 0, er = 0;
+      for (let j = 0; j < t; j++) { r += dP[i * t + j]! * p(i, j); er += p(i, j) * eP[i * t + j]! + g(t) * Math.abs(dP[i * t + j]! * p(i, j)); }
+      for (let j = 0; j < t; j++) {
+        dS[i * t + j] = p(i, j) * (dP[i * t + j]! - r);
+        eS[i * t + j] = p(i, j) * (eP[i * t + j]! + er) + 2 * U * p(i, j) * (Math.abs(dP[i * t + j]!) + Math.abs(r));
+      }
+    }
+    for (let i = 0; i < t; i++) for (let c = 0; c < d; c++) {
+      let v = 0, q = 0, k = 0;
+      for (let j = 0; j < t; j++) {
+        v += g(t) * Math.abs(p(j, i) * go(j, c));
+        q += eS[i * t + j]! * Math.abs(at(j, D + h * d + c)) + g(t) * Math.abs(dS[i * t + j]! * at(j, D + h * d + c));
+        k += eS[j * t + i]! * Math.abs(at(j, h * d + c)) + g(t) * Math.abs(dS[j * t + i]! * at(j, h * d + c));
+      }
+      e[i * 3 * D + 2 * D + h * d + c] = 2 * v;
+      e[i * 3 * D + h * d + c] = 2 * (scale * q + U * scale * q);
+      e[i * 3 * D + D + h * d + c] = 2 * (scale * k + U * scale * k);
+    }
+  }
+  return e;
+}
+
+for (const spec of ATTENTION) {
+  const { t: T, heads: H, headDim: d } = spec;
+  test(`attention backward t=${T}, ${H} heads of ${d}: dQ, dK, dV into dqkv from the saved P, by head range`, async () => {
+    const { arena, fns } = await kernels();
+    const rand = rng(T * 31 + d * 7 + H);
+    const D = H * d;
+    // Scores of order 1 after the d^-½ scale: P neither uniform nor one-hot.
+    const qkv = arena.alloc(T * 3 * D, () => rand() * 1.5);
+    const QKV = arena.copy(qkv, T * 3 * D);
+    // The saved P as the forward stores it: float32 of the softmax.
+    const P32 = Float64Array.from(Float32Array.from(attentionForward(QKV, 1, T, D, H).probs));
+    const probs = arena.alloc(H * T * T, (i) => P32[i]!);
+    const dout = arena.alloc(T * D, rand);
+    const dqkv = arena.alloc(T * 3 * D, () => GUARD);
+    const dp = arena.alloc(T * T), vt = arena.alloc(d * T);
+    const fn = fns[kernelName(spec)]!;
+    fn(qkv, probs, dout, dqkv, dp, vt, 0, 1);
+    // Head 0 alone leaves the other heads' columns as they were.
+    const after0 = arena.view(dqkv, T * 3 * D);
+    for (let i = 0; i < T * 3 * D; i++) if ((i % D) >= d) assert.equal(after0[i], GUARD, `head 0 wrote element ${i} (another head's column)`);
+    fn(qkv, probs, dout, dqkv, dp, vt, 1, H);
+    const DO = arena.copy(dout, T * D);
+    const ref = attentionBackward(DO, QKV, P32, 1, T, D, H);
+    const bound = attentionBound(QKV, P32, DO, T, H, d);
+    const tol = (i: number): number => bound[i]!;
+    const got = arena.view(dqkv, T * 3 * D);
+    assertWithin(got, ref, tol, `dqkv t=${T} d=${d}`);
+    for (const [p, n] of [[dqkv, T * 3 * D], [dp, T * T], [vt, d * T]] as const) assert.ok(arena.guardIntact(p, n), 'attention backward wrote past an output or scratch');
+    assert.deepEqual(Float64Array.from(arena.view(probs, H * T * T)), P32, 'P changed (dS is computed in the dp scratch)');
+    // Mistakes: dQ and dK without d^-½; dV = P·dO (P not transposed).
+    const noScale = ref.map((v, i) => ((i % (3 * D)) < 2 * D ? v * Math.sqrt(d) : v));
+    assertCaught(got, noScale, tol, 'dQ, dK without d^-½');
+    const dvUntransposed = Float64Array.from(ref);
+    for (let h = 0; h < H; h++) for (let j = 0; j < T; j++) for (let c = 0; c < d; c++) {
+      let s = 0;
+      for (let i = 0; i < T; i++) s += P32[(h * T + j) * T + i]! * DO[i * D + h * d + c]!;
+      dvUntransposed[j * 3 * D + 2 * D + h * d + c] = s;
+    }
+    assertCaught(got, dvUntransposed, tol, 'dV = P·dO');
+  });
+}

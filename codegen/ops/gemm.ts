@@ -12,7 +12,7 @@
  * - row-major (activations, `f32_matmul_*`): stride ldb; column remainders get narrower tiles.
  * Row remainders get a shorter tile.
  */
-import { type ColumnSumSpec, type GemmSpec, type LinearDwSpec, type LinearDxSpec, kernelName } from '../../src/plan.js';
+import { type ColumnSumSpec, type GemmSpec, type LinearDwSpec, type LinearDxSpec, type MatmulTnSpec, kernelName } from '../../src/plan.js';
 import { type EmittedFunction, ROW_RANGE, rowRangeBody } from './kernel-source.js';
 import { type WgslKernel, type WgslVariant, ceilDiv, f32Lit, u32Lit, wgslExp, wgslGelu4, wgslHeader } from './wgsl.js';
 
@@ -325,5 +325,35 @@ export function emitLinearDw(s: LinearDwSpec, fma = false): EmittedFunction {
     body,
     doc: `dW[${N},${K}] += dy[m,${N}]ᵀ · x[m,${K}] over rows o0..o1 of dW (threads split them); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
     exported: true,
+  };
+}
+
+/**
+ * C[m,n] = scale·Aᵀ·B with A stored [k, m]: the same tiles with A's rows 4 bytes apart and its k
+ * steps lda apart (one row of the stored A per k), so no transpose is written. Attention backward's
+ * Pᵀ·dO and dSᵀ·Q, all sizes literals.
+ */
+export function emitMatmulTn(s: MatmulTnSpec, fma = false): EmittedFunction {
+  const g: GemmSpec = { op: 'gemm', m: s.m, k: s.k, n: s.n, lda: 1, ldb: s.ldb, ldc: s.ldc, ldr: s.ldc, scale: s.scale, bias: false, gelu: false, residual: false, mr: s.mr, nr: s.nr, packed: false };
+  const a: ALayout = { rowBytes: 4, kBytes: s.lda * 4, steps: s.k };
+  const full = Math.floor(s.n / s.nr) * s.nr;
+  const rest = s.n - full;
+  const columns = (rows: number): string => {
+    const L: string[] = [];
+    if (full > 0) L.push(`for (let j = 0; j < ${full}; j += ${s.nr}) ${tile(g, rows, s.nr / 4, 0, '<usize>j << 2', 'b + (<usize>j << 2)', s.ldb * 4, fma, a)}`);
+    if (rest > 0) L.push(tile(g, rows, Math.floor(rest / 4), rest % 4, String(full * 4), `b + ${full * 4}`, s.ldb * 4, fma, a));
+    return L.join('\n');
+  };
+  const pointers = (i: string): string => `const ai = a + (<usize>(${i}) << 2);\nconst ci = c + <usize>(${i}) * ${s.ldc * 4};`;
+  const fullRows = Math.floor(s.m / s.mr) * s.mr;
+  const L: string[] = [];
+  if (fullRows > 0) L.push(`for (let i = 0; i < ${fullRows}; i += ${s.mr}) {`, pointers('i'), columns(s.mr), `}`);
+  if (s.m > fullRows) L.push(`{`, pointers(String(fullRows)), columns(s.m - fullRows), `}`);
+  return {
+    name: kernelName(s),
+    params: [['a', 'usize'], ['b', 'usize'], ['c', 'usize']],
+    body: L.join('\n'),
+    doc: `C[${s.m},${s.n}] (ld ${s.ldc}) = ${s.scale !== 1 ? `${s.scale.toPrecision(6)}·` : ''}Aᵀ·B, A stored [${s.k},${s.m}] (ld ${s.lda}), B [${s.k},${s.n}] (ld ${s.ldb}); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
+    exported: false,
   };
 }
