@@ -35,6 +35,8 @@ const BACKWARD_IMPORTS: Partial<Record<KernelSpec['op'], [string, string[]]>> = 
   column_sum: ['./core/colsum', ['addColumnSums']],
   linear_dx: ['./core/pack', ['packRowPanels']],
   attention_backward: ['./core/softmax', ['softmaxBackwardRows']],
+  unshuffle_backward: ['./core/tokens_backward', ['unshuffleBackward']],
+  encoder_input_backward: ['./core/tokens_backward', ['encoderInputBackward']],
 };
 
 function coreImports(specs: readonly KernelSpec[]): Array<[string, string[]]> {

@@ -69,7 +69,11 @@ export interface LinearDwSpec { readonly op: 'linear_dw'; readonly inDim: number
 export interface MatmulTnSpec { readonly op: 'matmul_tn'; readonly m: number; readonly k: number; readonly n: number; readonly lda: number; readonly ldb: number; readonly ldc: number; readonly scale: number; readonly mr: number; readonly nr: number }
 /** One image's attention backward over a head range, from the saved qkv [t, 3·width] and softmax P [heads, t, t] → dqkv [t, 3·width]. */
 export interface AttentionBackwardSpec { readonly op: 'attention_backward'; readonly t: number; readonly heads: number; readonly headDim: number }
-export type BackwardKernelSpec = LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec | MatmulTnSpec | AttentionBackwardSpec;
+/** The unshuffle's backward over an image range: kept rows scattered back to the encoder's order, dmask_token += the removed rows. */
+export interface UnshuffleBackwardSpec { readonly op: 'unshuffle_backward'; readonly width: number; readonly numPatches: number }
+/** The encoder input's backward over an image range: dcls += row 0, kept rows scattered to their patches (zeros elsewhere). */
+export interface EncoderInputBackwardSpec { readonly op: 'encoder_input_backward'; readonly width: number; readonly numPatches: number }
+export type BackwardKernelSpec = UnshuffleBackwardSpec | EncoderInputBackwardSpec | LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec | MatmulTnSpec | AttentionBackwardSpec;
 export type KernelSpec = GemmSpec | LayerNormSpec | AttentionSpec | PatchGatherSpec | AddRowsGatheredSpec | UnshuffleSpec | BackwardKernelSpec;
 
 function epsTag(eps: number): string {
@@ -116,6 +120,8 @@ export function kernelName(s: KernelSpec): string {
       return parts.join('_');
     }
     case 'attention_backward': return `f32_attention_backward_t${s.t}_h${s.heads}_d${s.headDim}`;
+    case 'unshuffle_backward': return `f32_unshuffle_backward_d${s.width}_l${s.numPatches}`;
+    case 'encoder_input_backward': return `f32_encoder_input_backward_d${s.width}_l${s.numPatches}`;
   }
 }
 
@@ -286,6 +292,8 @@ export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] 
   for (const cols of [...new Set([...encoderLengths, 1 + sh.numPatches])].sort((a, b) => a - b)) use({ op: 'softmax_backward', cols });
   for (const t of [...new Set(encoderLengths)].sort((a, b) => a - b)) use({ op: 'attention_backward', t, heads: cfg.numAttentionHeads, headDim: sh.headDim });
   use({ op: 'attention_backward', t: 1 + sh.numPatches, heads: cfg.decoderNumAttentionHeads, headDim: sh.decoderHeadDim });
+  use({ op: 'unshuffle_backward', width: cfg.decoderHiddenSize, numPatches: sh.numPatches });
+  use({ op: 'encoder_input_backward', width: cfg.hiddenSize, numPatches: sh.numPatches });
   for (const normPix of [false, true]) for (const allPatches of [false, true]) use({ op: 'mse_loss_backward', patchDim: sh.patchDim, normPix, allPatches });
   for (const [n] of linearShapes(cfg)) use({ op: 'column_sum', width: n });
   // dx of every Linear but the patch embedding (linearShapes' first; pixels need no gradient), in

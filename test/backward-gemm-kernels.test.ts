@@ -1,10 +1,11 @@
 /**
- * The generated GEMM-shaped backward kernels against the independent float64 reference
+ * The generated GEMM-shaped and token backward kernels against the independent float64 reference
  * (test/reference/mae-backward.ts): Linear dx = dy·W (from W's second packing, pack_row_panels)
- * and dW += dyᵀ·x, on shapes with remainders (rows 1/3/17/50; in/out widths 5/13/15/37/130: every
- * tail of the 4- and 16-wide tiles and of the row tiles), each call split in two ranges as two
- * threads would, guard values after every output, accumulation (twice = twice the gradient), and
- * a plausible mistake per kernel shown to fail the same bound.
+ * and dW += dyᵀ·x on shapes with remainders (rows 1/3/17/50; in/out widths 5/13/15/37/130: every
+ * tail of the 4- and 16-wide tiles and of the row tiles); attention backward (t 5/13/50, head
+ * widths 5/6/8); the unshuffle and encoder-input backward (widths 5/13/37/130/7, 3 images). Each
+ * call split in two ranges as two threads would, guard values after every output, accumulation
+ * (twice = twice the gradient), and a plausible mistake per kernel shown to fail the same bound.
  *
  * Bounds are float32 error bounds: u = 2^-24 times a sum's length and the magnitudes it adds.
  */
@@ -16,7 +17,7 @@ import { type AttentionBackwardSpec, type BackwardKernelSpec, type LinearDwSpec,
 import { packRowPanelsInto } from '../src/pack.js';
 import { parseConfig } from '../src/config.js';
 import { mulberry32 } from './reference/mae-reference.js';
-import { attentionBackward, attentionForward, linearBackwardInput, linearBackwardParams } from './reference/mae-backward.js';
+import { attentionBackward, attentionForward, encoderInputBackward, linearBackwardInput, linearBackwardParams, unshuffleBackward } from './reference/mae-backward.js';
 
 const U = 2 ** -24;
 const GUARD = 12345.5;
@@ -34,7 +35,13 @@ const ATTENTION: AttentionBackwardSpec[] = [
   ...[5, 13, 50].flatMap((t) => [5, 6, 8].map((headDim): AttentionBackwardSpec => ({ op: 'attention_backward', t, heads: 2, headDim }))),
   { op: 'attention_backward', t: 13, heads: 3, headDim: 6 },
 ];
-const specs: BackwardKernelSpec[] = [...dxSpecs, otherTile, ...dwSpecs, ...ATTENTION];
+const TOKEN_WIDTHS = [5, 13, 37, 130, 7];
+const TOKEN_L = 9;
+const tokenSpecs = TOKEN_WIDTHS.flatMap((width): BackwardKernelSpec[] => [
+  { op: 'unshuffle_backward', width, numPatches: TOKEN_L },
+  { op: 'encoder_input_backward', width, numPatches: TOKEN_L },
+]);
+const specs: BackwardKernelSpec[] = [...dxSpecs, otherTile, ...dwSpecs, ...ATTENTION, ...tokenSpecs];
 
 function rng(seed: number): () => number {
   const u = mulberry32(seed);
@@ -295,5 +302,87 @@ for (const spec of ATTENTION) {
       dvUntransposed[j * 3 * D + 2 * D + h * d + c] = s;
     }
     assertCaught(got, dvUntransposed, tol, 'dV = P·dO');
+  });
+}
+
+/** Per image, a random permutation of the L patches (ascending noise order, as the masking does): ids_keep and ids_restore. */
+function masks(rand: () => number, n: number, L: number, keep: number): { idsKeep: number[]; idsRestore: number[] } {
+  const idsKeep: number[] = [], idsRestore: number[] = [];
+  for (let img = 0; img < n; img++) {
+    const noise = Array.from({ length: L }, rand);
+    const shuffle = [...noise.keys()].sort((a, b) => noise[a]! - noise[b]!);
+    const restore = new Array<number>(L);
+    shuffle.forEach((l, rank) => { restore[l] = rank; });
+    idsKeep.push(...shuffle.slice(0, keep));
+    idsRestore.push(...restore);
+  }
+  return { idsKeep, idsRestore };
+}
+
+const N_IMAGES = 3;
+for (const W of TOKEN_WIDTHS) {
+  test(`unshuffle and encoder-input backward, width ${W}, ${N_IMAGES} images of ${TOKEN_L} patches: scatters exact, mask and cls tokens summed`, async () => {
+    const { arena, fns } = await kernels();
+    const rand = rng(W * 17);
+    const L = TOKEN_L, n = N_IMAGES;
+    for (const keep of [1, 2, 5, L]) {
+      const { idsKeep, idsRestore } = masks(rand, n, L, keep);
+      const ids = (values: number[]): number => {
+        const p = arena.alloc(values.length);
+        new Int32Array(arena.memory.buffer, p, values.length).set(values);
+        return p;
+      };
+      // Unshuffle backward: dy [n·(1+L), W] → de [n·(1+keep), W], dmask accumulated from a non-zero start.
+      const dy = arena.alloc(n * (1 + L) * W, rand);
+      const de = arena.alloc(n * (1 + keep) * W);
+      const dmask = arena.alloc(W, rand);
+      const M0 = arena.copy(dmask, W);
+      const ub = fns[kernelName({ op: 'unshuffle_backward', width: W, numPatches: L })]!;
+      const pRestore = ids(idsRestore);
+      ub(dy, pRestore, keep, de, dmask, 0, 1);
+      ub(dy, pRestore, keep, de, dmask, 1, n);
+      const DY = arena.copy(dy, n * (1 + L) * W);
+      const u = unshuffleBackward(DY, idsRestore, n, L, keep, W);
+      assert.deepEqual(arena.copy(de, n * (1 + keep) * W), u.dEmbedded, `de keep=${keep}: a scatter is exact`);
+      const removed = n * (L - keep);
+      const absMask = unshuffleBackward(DY.map(Math.abs), idsRestore, n, L, keep, W).dMaskToken;
+      const tolMask = (i: number): number => (removed + 2) * U * (absMask[i]! + Math.abs(M0[i]!));
+      const gotMask = arena.view(dmask, W);
+      assertWithin(gotMask, u.dMaskToken.map((v, i) => v + M0[i]!), tolMask, `dmask keep=${keep}`);
+      if (keep < L - 1) {
+        // The mistake: the mask token's gradient from one removed copy (the last one written) instead of the sum.
+        const last = Float64Array.from({ length: W }, (_, i) => {
+          const img = n - 1, l = idsRestore.slice(img * L, (img + 1) * L).lastIndexOf(Math.max(...idsRestore.slice(img * L, (img + 1) * L)));
+          return M0[i]! + DY[(img * (1 + L) + 1 + l) * W + i]!;
+        });
+        assertCaught(gotMask, last, tolMask, 'mask token not summed');
+      }
+      if (keep === L) assert.deepEqual(arena.copy(dmask, W), M0, 'no patch removed: dmask unchanged');
+      for (const [p, len] of [[de, n * (1 + keep) * W], [dmask, W]] as const) assert.ok(arena.guardIntact(p, len), 'unshuffle backward wrote past an output');
+
+      // Encoder input backward: dx0 [n·(1+keep), W] → dcls (accumulated), dembeds [n·L, W] scattered into zeros.
+      const dx0 = arena.alloc(n * (1 + keep) * W, rand);
+      const dembeds = arena.alloc(n * L * W, () => GUARD);
+      const dcls = arena.alloc(W, rand);
+      const C0 = arena.copy(dcls, W);
+      const eb = fns[kernelName({ op: 'encoder_input_backward', width: W, numPatches: L })]!;
+      const pKeep = ids(idsKeep);
+      eb(dx0, pKeep, keep, dembeds, dcls, 0, 2);
+      eb(dx0, pKeep, keep, dembeds, dcls, 2, n);
+      const DX0 = arena.copy(dx0, n * (1 + keep) * W);
+      const e = encoderInputBackward(DX0, idsKeep, n, L, keep, W);
+      assert.deepEqual(arena.copy(dembeds, n * L * W), e.dEmbeds, `dembeds keep=${keep}: the scatter, zero at removed patches`);
+      const absCls = encoderInputBackward(DX0.map(Math.abs), idsKeep, n, L, keep, W).dCls;
+      const tolCls = (i: number): number => (n + 2) * U * (absCls[i]! + Math.abs(C0[i]!));
+      assertWithin(arena.view(dcls, W), e.dCls.map((v, i) => v + C0[i]!), tolCls, `dcls keep=${keep}`);
+      // Mistakes: the cls gradient of the last image only; kept rows written in kept order instead of to their patches.
+      assertCaught(arena.view(dcls, W), Float64Array.from({ length: W }, (_, i) => C0[i]! + DX0[(n - 1) * (1 + keep) * W + i]!), tolCls, 'cls token not summed over images');
+      if (keep < L) {
+        const inOrder = new Float64Array(n * L * W);
+        for (let img = 0; img < n; img++) for (let t = 0; t < keep; t++) for (let i = 0; i < W; i++) inOrder[(img * L + t) * W + i] = DX0[(img * (1 + keep) + 1 + t) * W + i]!;
+        assert.notDeepEqual(arena.copy(dembeds, n * L * W), inOrder, 'scatter by position instead of ids_keep');
+      }
+      for (const [p, len] of [[dembeds, n * L * W], [dcls, W]] as const) assert.ok(arena.guardIntact(p, len), 'encoder input backward wrote past an output');
+    }
   });
 }

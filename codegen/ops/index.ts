@@ -8,7 +8,7 @@ import { emitLayerNorm, emitLayerNormBackward, emitLayerNormStats, emitLayerNorm
 import { emitAttention, emitAttentionBackward, emitAttentionWgsl, emitSoftmaxBackward } from './attention.js';
 import { emitGeluBackward } from './gelu.js';
 import { emitMseLossBackward } from './loss.js';
-import { emitAddRowsGathered, emitAddRowsGatheredWgsl, emitPatchGather, emitPatchGatherWgsl, emitUnshuffle, emitUnshuffleWgsl } from './tokens.js';
+import { emitAddRowsGathered, emitAddRowsGatheredWgsl, emitEncoderInputBackward, emitUnshuffleBackward, emitPatchGather, emitPatchGatherWgsl, emitUnshuffle, emitUnshuffleWgsl } from './tokens.js';
 
 export type { WgslKernel, WgslVariant } from './wgsl.js';
 
@@ -36,6 +36,8 @@ export function emitAssemblyScript(s: KernelSpec, opts: EmitOptions = { fma: fal
     case 'linear_dw': return emitLinearDw(s, opts.fma);
     case 'matmul_tn': return emitMatmulTn(s, opts.fma);
     case 'attention_backward': return emitAttentionBackward(s);
+    case 'unshuffle_backward': return emitUnshuffleBackward(s);
+    case 'encoder_input_backward': return emitEncoderInputBackward(s);
   }
 }
 
