@@ -10,12 +10,14 @@
  * Bounds are float32 error bounds: u = 2^-24 times a sum's length and the magnitudes it adds.
  */
 import { test } from 'node:test';
+import v8 from 'node:v8';
 import assert from 'node:assert/strict';
 import { emitModuleSource } from '../codegen/generate.js';
 import { compileAssemblyScript } from '../codegen/compile.js';
 import { type AttentionBackwardSpec, type BackwardKernelSpec, type LinearDwSpec, type LinearDxSpec, backwardSpecs, kernelName, linearDwSpec, linearDxSpec, panelCount } from '../src/plan.js';
 import { packRowPanelsInto } from '../src/pack.js';
 import { parseConfig } from '../src/config.js';
+import type { SimdVariant } from '../src/simd-support.js';
 import { mulberry32 } from './reference/mae-reference.js';
 import { attentionBackward, attentionForward, encoderInputBackward, linearBackwardInput, linearBackwardParams, unshuffleBackward } from './reference/mae-backward.js';
 
@@ -66,16 +68,22 @@ class Arena {
 }
 
 type Fn = (...args: number[]) => void;
-let compiled: Promise<{ arena: Arena; fns: Record<string, Fn> }> | undefined;
-function kernels(): Promise<{ arena: Arena; fns: Record<string, Fn> }> {
-  compiled ??= (async () => {
-    const { source } = emitModuleSource(specs, 'for the backward GEMM kernel tests', {});
-    const wasm = await compileAssemblyScript(source, 'simd128');
-    const arena = new Arena();
-    const { instance } = await WebAssembly.instantiate(wasm as Uint8Array<ArrayBuffer>, { env: { memory: arena.memory } });
-    return { arena, fns: instance.exports as unknown as Record<string, Fn> };
-  })();
-  return compiled.then((k) => { k.arena.reset(); return k; });
+// Node 20 runs relaxed SIMD behind a flag. The GEMMs' relaxed variant multiplies-adds with FMA: the
+// same bounds hold (one rounding fewer per term), so both variants run every GEMM-shaped test.
+v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+const VARIANTS: SimdVariant[] = ['simd128', 'relaxed'];
+const compiled = new Map<SimdVariant, Promise<{ arena: Arena; fns: Record<string, Fn> }>>();
+function kernels(simd: SimdVariant = 'simd128'): Promise<{ arena: Arena; fns: Record<string, Fn> }> {
+  if (!compiled.has(simd)) {
+    compiled.set(simd, (async () => {
+      const { source } = emitModuleSource(specs, `for the backward GEMM kernel tests (${simd})`, { simd });
+      const wasm = await compileAssemblyScript(source, simd);
+      const arena = new Arena();
+      const { instance } = await WebAssembly.instantiate(wasm as Uint8Array<ArrayBuffer>, { env: { memory: arena.memory } });
+      return { arena, fns: instance.exports as unknown as Record<string, Fn> };
+    })());
+  }
+  return compiled.get(simd)!.then((k) => { k.arena.reset(); return k; });
 }
 
 function firstOutside(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: (i: number) => number): number {
@@ -121,10 +129,10 @@ test('pack_row_panels lays W [n, k] out as itself in nr-column panels over k, ze
   }
 });
 
-for (const [K, N] of SHAPES) {
+for (const simd of VARIANTS) for (const [K, N] of SHAPES) {
   for (const spec of [linearDxSpec(K, N), ...(K === 37 && N === 130 ? [otherTile] : [])]) {
-    test(`Linear dx = dy·W, in ${K} out ${N} (${kernelName(spec)}), and its accumulating form`, async () => {
-      const { arena, fns } = await kernels();
+    test(`Linear dx = dy·W, in ${K} out ${N} (${kernelName(spec)}, ${simd}), and its accumulating form`, async () => {
+      const { arena, fns } = await kernels(simd);
       const rand = rng(K * 1000 + N + spec.mr);
       const panels = panelCount(K, spec.nr);
       const w = arena.alloc(N * K, rand);
@@ -166,10 +174,10 @@ for (const [K, N] of SHAPES) {
   }
 }
 
-for (const spec of dwSpecs) {
+for (const simd of VARIANTS) for (const spec of dwSpecs) {
   const K = spec.inDim, N = spec.outDim;
-  test(`Linear dW += dyᵀ·x, in ${K} out ${N} (${kernelName(spec)}), split by dW rows, accumulated twice`, async () => {
-    const { arena, fns } = await kernels();
+  test(`Linear dW += dyᵀ·x, in ${K} out ${N} (${kernelName(spec)}, ${simd}), split by dW rows, accumulated twice`, async () => {
+    const { arena, fns } = await kernels(simd);
     const rand = rng(K * 7 + N * 13 + spec.nr);
     const fn = fns[kernelName(spec)]!;
     for (const rows of ROWS) {
@@ -263,10 +271,10 @@ function attentionBound(qkv: Float64Array, P: Float64Array, dO: Float64Array, t:
   return e;
 }
 
-for (const spec of ATTENTION) {
+for (const simd of VARIANTS) for (const spec of ATTENTION) {
   const { t: T, heads: H, headDim: d } = spec;
-  test(`attention backward t=${T}, ${H} heads of ${d}: dQ, dK, dV into dqkv from the saved P, by head range`, async () => {
-    const { arena, fns } = await kernels();
+  test(`attention backward t=${T}, ${H} heads of ${d} (${simd}): dQ, dK, dV into dqkv from the saved P, by head range`, async () => {
+    const { arena, fns } = await kernels(simd);
     const rand = rng(T * 31 + d * 7 + H);
     const D = H * d;
     // Scores of order 1 after the d^-½ scale: P neither uniform nor one-hot.
@@ -386,3 +394,17 @@ for (const W of TOKEN_WIDTHS) {
     }
   });
 }
+
+test('a config\'s whole backward kernel list compiles into one module (simd128), beside none of the forward kernels', async () => {
+  const cfg = parseConfig({ hidden_size: 12, decoder_hidden_size: 8, intermediate_size: 20, decoder_intermediate_size: 18, num_attention_heads: 2, decoder_num_attention_heads: 2, num_hidden_layers: 1, decoder_num_hidden_layers: 1, image_size: 12, patch_size: 4, num_channels: 3, mask_ratio: 0.75 });
+  const list = backwardSpecs(cfg);
+  const { source, exported } = emitModuleSource(list, 'for the backward list test', {});
+  const wasm = await compileAssemblyScript(source, 'simd128');
+  const mod = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>);
+  const names = new Set(WebAssembly.Module.exports(mod).map((e) => e.name));
+  for (const s of list) assert.ok(names.has(kernelName(s)), `${kernelName(s)} not exported`);
+  assert.ok(names.has('pack_row_panels'));
+  assert.equal(exported.size, list.length);
+  for (const t of [1 + 2, 1 + 9]) assert.ok(names.has(`f32_attention_backward_t${t}_h2_d6`), `encoder attention backward at t=${t}`);
+  assert.ok(names.has('f32_attention_backward_t10_h2_d4') && names.has('f32_unshuffle_backward_d8_l9') && names.has('f32_encoder_input_backward_d12_l9'));
+});
