@@ -14,6 +14,7 @@ import v8 from 'node:v8';
 import assert from 'node:assert/strict';
 import { emitModuleSource } from '../codegen/generate.js';
 import { compileAssemblyScript } from '../codegen/compile.js';
+import { dwChunk } from '../codegen/ops/gemm.js';
 import { type AttentionBackwardSpec, type BackwardKernelSpec, type LinearDwSpec, type LinearDxSpec, backwardSpecs, kernelName, linearDwSpec, linearDxSpec, panelCount } from '../src/plan.js';
 import { packRowPanelsInto } from '../src/pack.js';
 import { parseConfig } from '../src/config.js';
@@ -31,7 +32,9 @@ const dxSpecs = SHAPES.flatMap(([k, n]) => [linearDxSpec(k, n), linearDxSpec(k, 
 /** The other tile on one shape, so both tile shapes meet every kind of remainder. */
 const otherTile: LinearDxSpec = { op: 'linear_dx', inDim: 37, outDim: 130, mr: 4, nr: 8, accumulate: false };
 const otherDw: LinearDwSpec = { op: 'linear_dw', inDim: 130, outDim: 37, mr: 4, nr: 8 };
-const dwSpecs = [...SHAPES.map(([k, n]) => linearDwSpec(k, n)), otherDw];
+/** in 1030: dW takes tokens in chunks of dwChunk(1030) = 16, so 17 and 50 rows take several passes (a partial last one). */
+const chunked = linearDwSpec(1030, 5);
+const dwSpecs = [...SHAPES.map(([k, n]) => linearDwSpec(k, n)), otherDw, chunked];
 /** Sequence lengths × head widths (5, 6: a vector and a tail of 1 or 2; 8 two vectors), two heads; one case of three. */
 const ATTENTION: AttentionBackwardSpec[] = [
   ...[5, 13, 50].flatMap((t) => [5, 6, 8].map((headDim): AttentionBackwardSpec => ({ op: 'attention_backward', t, heads: 2, headDim }))),
@@ -178,6 +181,7 @@ for (const simd of VARIANTS) for (const spec of dwSpecs) {
   const K = spec.inDim, N = spec.outDim;
   test(`Linear dW += dyᵀ·x, in ${K} out ${N} (${kernelName(spec)}, ${simd}), split by dW rows, accumulated twice`, async () => {
     const { arena, fns } = await kernels(simd);
+    if (spec === chunked) assert.ok(dwChunk(K) < 17 && 50 % dwChunk(K) !== 0, 'this shape is meant to take several token chunks');
     const rand = rng(K * 7 + N * 13 + spec.nr);
     const fn = fns[kernelName(spec)]!;
     for (const rows of ROWS) {
