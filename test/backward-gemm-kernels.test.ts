@@ -156,6 +156,10 @@ for (const simd of VARIANTS) for (const [K, N] of SHAPES) {
         const tol = (i: number): number => (N + 2) * U * abs[i]!;
         assertWithin(arena.view(dx, rows * K), ref, tol, `dx rows=${rows}`);
         assert.ok(arena.guardIntact(dx, rows * K), `dx rows=${rows}: wrote past dx`);
+        // Threads change nothing: one call over every panel gives the same bits.
+        const whole = arena.alloc(rows * K);
+        fn(dy, wp, whole, rows, 0, panels);
+        assert.deepEqual(arena.view(whole, rows * K), arena.view(dx, rows * K), 'dx split in two panel ranges differs from one call');
         // The mistake: the reduction stops one row of W short (a remainder lost in the last panel).
         const short = linearBackwardInput(DY.map((v, i) => (i % N === N - 1 ? 0 : v)), Wt, rows, K, N);
         assertCaught(arena.view(dx, rows * K), short, tol, 'dx without W\'s last row');
@@ -202,6 +206,11 @@ for (const simd of VARIANTS) for (const spec of dwSpecs) {
       const got = arena.view(dw, N * K);
       assertWithin(got, dW.map((v, i) => DW0[i]! + 2 * v), tol, `dW rows=${rows}`);
       assert.ok(arena.guardIntact(dw, N * K), `dW rows=${rows}: wrote past dW`);
+      // Threads change nothing: the same two accumulations as single calls over all rows give the same bits.
+      const whole = arena.alloc(N * K, (i) => DW0[i]!);
+      fn(dy, x, whole, rows, 0, N);
+      fn(dy, x, whole, rows, 0, N);
+      assert.deepEqual(arena.view(whole, N * K), arena.view(dw, N * K), 'dW split in two row ranges differs from one call');
       // Mistakes: dW laid out transposed ([in, out]); one token's row left out of the sum; a single call's worth.
       const transposed = Float64Array.from({ length: N * K }, (_, i) => DW0[i]! + 2 * dW[(i % N) * K + Math.floor(i / N)]!);
       assertCaught(got, transposed, tol, 'dW transposed');
@@ -304,6 +313,9 @@ for (const simd of VARIANTS) for (const spec of ATTENTION) {
     assertWithin(got, ref, tol, `dqkv t=${T} d=${d}`);
     for (const [p, n] of [[dqkv, T * 3 * D], [dp, T * T], [vt, d * T]] as const) assert.ok(arena.guardIntact(p, n), 'attention backward wrote past an output or scratch');
     assert.deepEqual(Float64Array.from(arena.view(probs, H * T * T)), P32, 'P changed (dS is computed in the dp scratch)');
+    const whole = arena.alloc(T * 3 * D);
+    fn(qkv, probs, dout, whole, dp, vt, 0, H);
+    assert.deepEqual(arena.view(whole, T * 3 * D), got, 'head ranges [0,1) + [1,H) differ from one call');
     // Mistakes: dQ and dK without d^-½; dV = P·dO (P not transposed).
     const noScale = ref.map((v, i) => ((i % (3 * D)) < 2 * D ? v * Math.sqrt(d) : v));
     assertCaught(got, noScale, tol, 'dQ, dK without d^-½');
