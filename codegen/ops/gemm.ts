@@ -293,24 +293,24 @@ export function emitLinearDx(s: LinearDxSpec, fma = false): EmittedFunction {
 }
 
 /**
- * dW [outDim, inDim] += dyᵀ·x: an MR×NR tile of dW is MR rows o of W by NR columns i; per token t it
- * broadcasts dy[t, o..o+MR) (adjacent floats of dy's row t) and loads NR/4 vectors of x's row t,
- * so A = dyᵀ has rows 4 bytes apart and k steps of a dy row. The token loop (m = images × tokens)
- * is the runtime reduction, in chunks of tokens (dwChunk); each tile adds a chunk's sum to dW (the
- * residual epilogue in place). Threads take disjoint row ranges [o0, o1) of dW: no partial sums to add, any thread count
- * gives the same bits.
- */
-/**
  * Tokens per pass of dW: each pass adds its chunk's sums to dW, so x's chunk [chunk, K] (re-read by
  * every row block of dW) stays in cache instead of all of x streaming past each row block. 16 Ki
  * floats (64 KiB) of x per pass: on vit-mae-base's shapes at ~400 rows, 25–32 GFLOP/s against
  * 16–24 unchunked and 21–27 at 256 KiB (bench/backward-gemm.ts, simd128; 32 KiB–128 KiB within noise).
  */
+const DW_CHUNK_FLOATS = 16384;
 export function dwChunk(k: number): number {
   return Math.max(16, Math.floor(DW_CHUNK_FLOATS / k));
 }
-const DW_CHUNK_FLOATS = 16384;
 
+/**
+ * dW [outDim, inDim] += dyᵀ·x: an MR×NR tile of dW is MR rows o of W by NR columns i; per token t it
+ * broadcasts dy[t, o..o+MR) (adjacent floats of dy's row t) and loads NR/4 vectors of x's row t,
+ * so A = dyᵀ has rows 4 bytes apart and k steps of a dy row. The token loop (m = images × tokens)
+ * is the runtime reduction, in chunks of tokens (dwChunk); each tile adds a chunk's sum to dW (the
+ * residual epilogue in place). Threads take disjoint row ranges [o0, o1) of dW: no partial sums
+ * to add, any thread count gives the same bits.
+ */
 export function emitLinearDw(s: LinearDwSpec, fma = false): EmittedFunction {
   const K = s.inDim, N = s.outDim;
   const g: GemmSpec = { op: 'gemm', m: null, k: 0, n: K, lda: 1, ldb: K, ldc: K, ldr: K, scale: 1, bias: false, gelu: false, residual: true, mr: s.mr, nr: s.nr, packed: false };
