@@ -275,10 +275,10 @@ export function planKernels(cfg: MaeConfig, encoderLengths: readonly number[] = 
 }
 
 /**
- * The row-wise backward kernels a config's training uses (each once): LayerNorm with saved stats
- * and its backward per stack width, GELU' per MLP width, the softmax backward per sequence length,
- * the four loss gradients (plain / norm-pix target × masked / all patches) and the bias-gradient
- * column sums of every Linear, and the Linear dx / dW GEMMs.
+ * The backward kernels a config's training uses (each once): LayerNorm with saved stats and its
+ * backward per stack width, GELU' per MLP width, the softmax backward and the attention backward
+ * per sequence length, the unshuffle and encoder-input backward, the four loss gradients (plain /
+ * norm-pix target × masked / all patches), and per Linear the bias-gradient column sums, dx and dW.
  */
 export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] = defaultEncoderLengths(cfg)): BackwardKernelSpec[] {
   const sh = shapesOf(cfg);
