@@ -12,3 +12,4 @@ export * from './layernorm_backward';
 export * from './gelu_backward';
 export * from './loss';
 export * from './colsum';
+export * from './tokens_backward';

@@ -48,3 +48,22 @@
     }
   }
 }
+
+/**
+ * Packs W [n, k] at src as itself — the B operand of a Linear's dx = dy·W — in panels of nr
+ * columns over k: panel p holds W[:, p·nr .. p·nr+nr−1] as [n][nr], the last zero-padded. No
+ * transpose: each row of a panel is one copied chunk of a W row.
+ */
+@inline export function packRowPanels(src: usize, dst: usize, n: i32, k: i32, nr: i32): void {
+  const panels = (k + nr - 1) / nr;
+  const lineBytes = <usize>nr * 4;
+  for (let p = 0; p < panels; p++) {
+    const cols = min<i32>(nr, k - p * nr);
+    const panel = dst + <usize>(p * n) * lineBytes;
+    for (let o = 0; o < n; o++) {
+      const out = panel + <usize>o * lineBytes;
+      memory.copy(out, src + (<usize>(o * k + p * nr) << 2), <usize>cols << 2);
+      if (cols < nr) memory.fill(out + (<usize>cols << 2), 0, <usize>(nr - cols) << 2);
+    }
+  }
+}

@@ -33,6 +33,10 @@ const BACKWARD_IMPORTS: Partial<Record<KernelSpec['op'], [string, string[]]>> = 
   softmax_backward: ['./core/softmax', ['softmaxBackwardRows']],
   mse_loss_backward: ['./core/loss', ['mseLossBackwardRows']],
   column_sum: ['./core/colsum', ['addColumnSums']],
+  linear_dx: ['./core/pack', ['packRowPanels']],
+  attention_backward: ['./core/softmax', ['softmaxBackwardRows']],
+  unshuffle_backward: ['./core/tokens_backward', ['unshuffleBackward']],
+  encoder_input_backward: ['./core/tokens_backward', ['encoderInputBackward']],
 };
 
 function coreImports(specs: readonly KernelSpec[]): Array<[string, string[]]> {
@@ -78,6 +82,9 @@ export function emitModuleSource(specs: readonly KernelSpec[], title: string, op
   file.addImportDeclarations(coreImports(ordered).map(([moduleSpecifier, names]) => ({ moduleSpecifier, namedImports: names })));
   file.addStatements(`/** Where the module's static data ends: the host checks it lies below the arena (${ARENA_BASE}). */\nexport function heap_base(): usize { return __heap_base; }`);
   file.addStatements(`/** Packs a Linear weight [n, k] at src into nr-column GEMM panels at dst (once, at load). */\nexport function pack_panels(src: usize, dst: usize, n: i32, k: i32, nr: i32): void { packPanels(src, dst, n, k, nr); }`);
+  if (ordered.some((s) => s.op === 'linear_dx')) {
+    file.addStatements(`/** Packs a Linear weight [n, k] at src as itself in nr-column panels over k, [n][nr] each, for its dx kernels (at load and after each optimizer step). */\nexport function pack_row_panels(src: usize, dst: usize, n: i32, k: i32, nr: i32): void { packRowPanels(src, dst, n, k, nr); }`);
+  }
   const exported = new Set<string>();
   const functions: FunctionDeclarationStructure[] = ordered.map((s) => {
     const f = emitAssemblyScript(s, { fma: opts.simd === 'relaxed' });

@@ -30,6 +30,23 @@ export function packPanelsInto(out: Float32Array, w: Float32Array, n: number, k:
   }
 }
 
+/**
+ * W [n, k] → itself in panels of nr columns over k (the B operand of a Linear's dx = dy·W, see
+ * codegen/ops/gemm.ts): out[(p·n + o)·nr + j] = W[o, p·nr + j], zero where p·nr + j ≥ k. The
+ * reference of assembly/pack.ts packRowPanels.
+ */
+export function packRowPanelsInto(out: Float32Array, w: Float32Array, n: number, k: number, nr: number): void {
+  const panels = Math.ceil(k / nr);
+  for (let p = 0; p < panels; p++) {
+    const cols = Math.min(nr, k - p * nr);
+    for (let o = 0; o < n; o++) {
+      const dst = (p * n + o) * nr;
+      out.set(w.subarray(o * k + p * nr, o * k + p * nr + cols), dst);
+      out.fill(0, dst + cols, dst + nr);
+    }
+  }
+}
+
 type Writer = (target: Float32Array) => void;
 
 /*

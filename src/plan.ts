@@ -54,7 +54,26 @@ export interface SoftmaxBackwardSpec { readonly op: 'softmax_backward'; readonly
 export interface MseLossBackwardSpec { readonly op: 'mse_loss_backward'; readonly patchDim: number; readonly normPix: boolean; readonly allPatches: boolean }
 /** acc += Σ_rows dy: a Linear's bias gradient. */
 export interface ColumnSumSpec { readonly op: 'column_sum'; readonly width: number }
-export type BackwardKernelSpec = LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec;
+/**
+ * A Linear's input gradient dx [m, inDim] (+)= dy [m, outDim] · W, W [outDim, inDim] read from its
+ * second packing (packRowPanels: W itself in nr-column panels over inDim, [outDim][nr] each), so the
+ * forward's packed microkernel runs it unchanged; accumulate adds into dx (a residual path's sum).
+ */
+export interface LinearDxSpec { readonly op: 'linear_dx'; readonly inDim: number; readonly outDim: number; readonly mr: number; readonly nr: number; readonly accumulate: boolean }
+/**
+ * A Linear's weight gradient dW [outDim, inDim] += dyᵀ · x over m rows (every token of every image),
+ * dW plain row-major (the weights file's layout); mr rows of dW × nr columns per register tile.
+ */
+export interface LinearDwSpec { readonly op: 'linear_dw'; readonly inDim: number; readonly outDim: number; readonly mr: number; readonly nr: number }
+/** C[m,n] = scale·Aᵀ·B, A stored [k, m] (ld lda), B [k, n] (ld ldb), every size a constant: attention backward's Pᵀ·dO and dSᵀ·Q. */
+export interface MatmulTnSpec { readonly op: 'matmul_tn'; readonly m: number; readonly k: number; readonly n: number; readonly lda: number; readonly ldb: number; readonly ldc: number; readonly scale: number; readonly mr: number; readonly nr: number }
+/** One image's attention backward over a head range, from the saved qkv [t, 3·width] and softmax P [heads, t, t] → dqkv [t, 3·width]. */
+export interface AttentionBackwardSpec { readonly op: 'attention_backward'; readonly t: number; readonly heads: number; readonly headDim: number }
+/** The unshuffle's backward over an image range: kept rows scattered back to the encoder's order, dmask_token += the removed rows. */
+export interface UnshuffleBackwardSpec { readonly op: 'unshuffle_backward'; readonly width: number; readonly numPatches: number }
+/** The encoder input's backward over an image range: dcls += row 0, kept rows scattered to their patches (zeros elsewhere). */
+export interface EncoderInputBackwardSpec { readonly op: 'encoder_input_backward'; readonly width: number; readonly numPatches: number }
+export type BackwardKernelSpec = UnshuffleBackwardSpec | EncoderInputBackwardSpec | LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec | MatmulTnSpec | AttentionBackwardSpec;
 export type KernelSpec = GemmSpec | LayerNormSpec | AttentionSpec | PatchGatherSpec | AddRowsGatheredSpec | UnshuffleSpec | BackwardKernelSpec;
 
 function epsTag(eps: number): string {
@@ -90,6 +109,19 @@ export function kernelName(s: KernelSpec): string {
     case 'softmax_backward': return `f32_softmax_backward_t${s.cols}`;
     case 'mse_loss_backward': return `f32_mse_loss_backward_p${s.patchDim}${s.normPix ? '_normpix' : ''}${s.allPatches ? '_all' : ''}`;
     case 'column_sum': return `f32_column_sum_d${s.width}`;
+    case 'linear_dx': return `f32_gemm_dx_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}${s.accumulate ? '_acc' : ''}`;
+    case 'linear_dw': return `f32_gemm_dw_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}`;
+    case 'matmul_tn': {
+      const parts = [`f32_matmul_tn_${s.mr}x${s.nr}`, `m${s.m}`, `k${s.k}`, `n${s.n}`];
+      if (s.lda !== s.m) parts.push(`lda${s.lda}`);
+      if (s.ldb !== s.n) parts.push(`ldb${s.ldb}`);
+      if (s.ldc !== s.n) parts.push(`ldc${s.ldc}`);
+      if (s.scale !== 1) parts.push('scale');
+      return parts.join('_');
+    }
+    case 'attention_backward': return `f32_attention_backward_t${s.t}_h${s.heads}_d${s.headDim}`;
+    case 'unshuffle_backward': return `f32_unshuffle_backward_d${s.width}_l${s.numPatches}`;
+    case 'encoder_input_backward': return `f32_encoder_input_backward_d${s.width}_l${s.numPatches}`;
   }
 }
 
@@ -129,6 +161,19 @@ export function linearSpec(k: number, n: number, epilogue: { gelu?: boolean; res
   };
 }
 
+/** dx of a Linear [outDim, inDim]: the forward GEMM's tile choice for the product's shape (reduction outDim, inDim columns). */
+export function linearDxSpec(inDim: number, outDim: number, accumulate = false): LinearDxSpec {
+  return { op: 'linear_dx', inDim, outDim, ...gemmTile(outDim, inDim), accumulate };
+}
+
+/** dW of a Linear [outDim, inDim]: 2 rows × 16 columns where inDim allows, as the forward (eight accumulators, no spills). */
+export function linearDwSpec(inDim: number, outDim: number): LinearDwSpec {
+  return { op: 'linear_dw', inDim, outDim, ...gemmTile(outDim, inDim) };
+}
+
+/** Elements of W [outDim, inDim] packed for its dx kernel: panels of nr columns over inDim, [outDim][nr] each. */
+export const dxPackedSize = (s: LinearDxSpec): number => panelCount(s.inDim, s.nr) * s.nr * s.outDim;
+
 /** The tile of every Linear shape of a config (recorded in the manifest). */
 export function effectiveTiling(cfg: MaeConfig, tiling: Tiling = {}): Tiling {
   return Object.fromEntries(linearShapes(cfg).map(([n, k]) => [tileKey(k, n), tileFor(k, n, tiling)]));
@@ -142,6 +187,24 @@ export function attentionGemms(a: AttentionSpec): { scores: GemmSpec; values: Ge
     scores: { op: 'gemm', m: a.t, k: a.headDim, n: a.t, lda: 3 * width, ldb: a.t, ldc: a.t, ldr: a.t, scale: 1 / Math.sqrt(a.headDim), bias: false, gelu: false, residual: false, ...GEMM_TILE, packed: false },
     // O_h[t,d] = P · V_h, written into the head's columns of the [t, width] output.
     values: { op: 'gemm', m: a.t, k: a.t, n: a.headDim, lda: a.t, ldb: 3 * width, ldc: width, ldr: width, scale: 1, bias: false, gelu: false, residual: false, ...GEMM_TILE, packed: false },
+  };
+}
+
+/**
+ * The four GEMMs of one head's attention backward at sequence length t (constants throughout), P
+ * and dS [t,t] row-major, dO_h the head's columns of dout [t, width], V_h transposed to vt [d, t]:
+ * dV = Pᵀ·dO_h, dP = dO_h·V_hᵀ, dQ = d^-½·dS·K_h, dK = d^-½·dSᵀ·Q_h, written into the head's
+ * columns of the V, Q and K thirds of dqkv [t, 3·width].
+ */
+export function attentionBackwardGemms(a: AttentionBackwardSpec): { dv: MatmulTnSpec; dp: GemmSpec; dq: GemmSpec; dk: MatmulTnSpec } {
+  const width = a.heads * a.headDim, t = a.t, d = a.headDim;
+  const scale = 1 / Math.sqrt(d);
+  const plain = { op: 'gemm', bias: false, gelu: false, residual: false, ...GEMM_TILE, packed: false } as const;
+  return {
+    dv: { op: 'matmul_tn', m: t, k: t, n: d, lda: t, ldb: width, ldc: 3 * width, scale: 1, ...GEMM_TILE },
+    dp: { ...plain, m: t, k: d, n: t, lda: width, ldb: t, ldc: t, ldr: t, scale: 1 },
+    dq: { ...plain, m: t, k: t, n: d, lda: t, ldb: 3 * width, ldc: 3 * width, ldr: 3 * width, scale },
+    dk: { op: 'matmul_tn', m: t, k: t, n: d, lda: t, ldb: 3 * width, ldc: 3 * width, scale, ...GEMM_TILE },
   };
 }
 
@@ -212,10 +275,10 @@ export function planKernels(cfg: MaeConfig, encoderLengths: readonly number[] = 
 }
 
 /**
- * The row-wise backward kernels a config's training uses (each once): LayerNorm with saved stats
- * and its backward per stack width, GELU' per MLP width, the softmax backward per sequence length,
- * the four loss gradients (plain / norm-pix target × masked / all patches) and the bias-gradient
- * column sums of every Linear. GEMM backwards (dX, dW) are not here yet.
+ * The backward kernels a config's training uses (each once): LayerNorm with saved stats and its
+ * backward per stack width, GELU' per MLP width, the softmax backward and the attention backward
+ * per sequence length, the unshuffle and encoder-input backward, the four loss gradients (plain /
+ * norm-pix target × masked / all patches), and per Linear the bias-gradient column sums, dx and dW.
  */
 export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] = defaultEncoderLengths(cfg)): BackwardKernelSpec[] {
   const sh = shapesOf(cfg);
@@ -227,8 +290,16 @@ export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] 
   }
   for (const width of [cfg.intermediateSize, cfg.decoderIntermediateSize]) use({ op: 'gelu_backward', width });
   for (const cols of [...new Set([...encoderLengths, 1 + sh.numPatches])].sort((a, b) => a - b)) use({ op: 'softmax_backward', cols });
+  for (const t of [...new Set(encoderLengths)].sort((a, b) => a - b)) use({ op: 'attention_backward', t, heads: cfg.numAttentionHeads, headDim: sh.headDim });
+  use({ op: 'attention_backward', t: 1 + sh.numPatches, heads: cfg.decoderNumAttentionHeads, headDim: sh.decoderHeadDim });
+  use({ op: 'unshuffle_backward', width: cfg.decoderHiddenSize, numPatches: sh.numPatches });
+  use({ op: 'encoder_input_backward', width: cfg.hiddenSize, numPatches: sh.numPatches });
   for (const normPix of [false, true]) for (const allPatches of [false, true]) use({ op: 'mse_loss_backward', patchDim: sh.patchDim, normPix, allPatches });
   for (const [n] of linearShapes(cfg)) use({ op: 'column_sum', width: n });
+  // dx of every Linear but the patch embedding (linearShapes' first; pixels need no gradient), in
+  // both forms: whether it adds into a residual stream's gradient is the backward program's choice.
+  for (const [n, k] of linearShapes(cfg).slice(1)) for (const accumulate of [false, true]) use(linearDxSpec(k, n, accumulate));
+  for (const [n, k] of linearShapes(cfg)) use(linearDwSpec(k, n));
   return [...specs.values()];
 }
 

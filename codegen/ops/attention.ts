@@ -4,7 +4,7 @@
  * S = (Q·Kᵀ)·d^-0.5 by a generated GEMM, row softmax, then P·V by a second GEMM into the head's
  * columns of out [t, width].
  */
-import { type AttentionSpec, type SoftmaxBackwardSpec, attentionGemms, kernelName } from '../../src/plan.js';
+import { type AttentionBackwardSpec, attentionBackwardGemms, type AttentionSpec, type SoftmaxBackwardSpec, attentionGemms, kernelName } from '../../src/plan.js';
 import { type EmittedFunction, ROW_RANGE, rowRangeBody } from './kernel-source.js';
 import { type WgslKernel, WG, ceilDiv, f32Lit, u32Lit, wgslExp, wgslHeader } from './wgsl.js';
 
@@ -108,6 +108,37 @@ export function emitSoftmaxBackward(s: SoftmaxBackwardSpec): EmittedFunction {
     params: [['p', 'usize'], ['dp', 'usize'], ['ds', 'usize'], ...ROW_RANGE],
     body: rowRangeBody((at, n) => `softmaxBackwardRows(${at('p', s.cols)}, ${at('dp', s.cols)}, ${at('ds', s.cols)}, ${n}, ${s.cols}, ${s.cols})`),
     doc: `ds[rows,${s.cols}] = p⊙(dp − rowsum(dp⊙p)) for rows [r0, r1); ds may be dp.`,
+    exported: true,
+  };
+}
+
+/**
+ * One image's attention backward over heads [h0, h1), from the saved qkv and softmax P (saved by
+ * the forward, not recomputed: one GEMM and a softmax per head fewer, for heads·t² floats of tape
+ * per layer and image). Per head: V_h transposed into vt (as the forward transposes K_h), then
+ * dV = Pᵀ·dO, dP = dO·V_hᵀ, dS = softmax backward of P in place over dP, dQ = d^-½·dS·K,
+ * dK = d^-½·dSᵀ·Q (attentionBackwardGemms), each GEMM writing the head's columns of dqkv.
+ */
+export function emitAttentionBackward(s: AttentionBackwardSpec): EmittedFunction {
+  const width = s.heads * s.headDim, d = s.headDim, t = s.t;
+  const { dv, dp, dq, dk } = attentionBackwardGemms(s);
+  const body = `
+for (let h = h0; h < h1; h++) {
+  const col = <usize>(h * ${d}) * 4;
+  const p = probs + <usize>(h * ${t * t}) * 4;
+  const go = dout + col;
+  transposeHead(qkv + ${2 * width * 4} + col, ${3 * width}, vt, ${t}, ${d});
+  ${kernelName(dv)}(p, go, dqkv + ${2 * width * 4} + col);
+  ${kernelName(dp)}(go, vt, 0, dp, 0, ${t});
+  softmaxBackwardRows(p, dp, dp, ${t}, ${t}, ${t});
+  ${kernelName(dq)}(dp, qkv + ${width * 4} + col, 0, dqkv + col, 0, ${t});
+  ${kernelName(dk)}(dp, qkv + col, dqkv + ${width * 4} + col);
+}`;
+  return {
+    name: kernelName(s),
+    params: [['qkv', 'usize'], ['probs', 'usize'], ['dout', 'usize'], ['dqkv', 'usize'], ['dp', 'usize'], ['vt', 'usize'], ['h0', 'i32'], ['h1', 'i32']],
+    body: body.trim(),
+    doc: `dqkv[${t},${3 * width}] of attention over heads [h0, h1) of ${s.heads} (width ${d}) from qkv, the saved P [${s.heads},${t},${t}] and dout [${t},${width}]; scratch dp [${t},${t}], vt [${d},${t}] per thread.`,
     exported: true,
   };
 }

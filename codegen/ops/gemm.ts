@@ -12,7 +12,7 @@
  * - row-major (activations, `f32_matmul_*`): stride ldb; column remainders get narrower tiles.
  * Row remainders get a shorter tile.
  */
-import { type ColumnSumSpec, type GemmSpec, kernelName } from '../../src/plan.js';
+import { type ColumnSumSpec, type GemmSpec, type LinearDwSpec, type LinearDxSpec, type MatmulTnSpec, kernelName } from '../../src/plan.js';
 import { type EmittedFunction, ROW_RANGE, rowRangeBody } from './kernel-source.js';
 import { type WgslKernel, type WgslVariant, ceilDiv, f32Lit, u32Lit, wgslExp, wgslGelu4, wgslHeader } from './wgsl.js';
 
@@ -24,13 +24,20 @@ const GEMM_PARAMS = [['a', 'usize'], ['b', 'usize'], ['bias', 'usize'], ['c', 'u
 const PACKED_PARAMS = [...GEMM_PARAMS, ['p0', 'i32'], ['p1', 'i32']] as const;
 
 /**
+ * Where A's values lie: bytes between its rows and between consecutive k, and the k count (a
+ * literal, or a runtime expression such as dW's row count m). The forward: rows lda apart, k
+ * contiguous, k steps.
+ */
+interface ALayout { readonly rowBytes: number; readonly kBytes: number; readonly steps: number | string }
+
+/**
  * One tile: `rows` rows × (`vectors` full vectors + a partial one of `tail` lanes). `col` is the
  * byte offset of its first column in C/bias/residual, `bStart` its first B address, `bStep` the
  * bytes between consecutive k in B.
  */
-function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: string, bStart: string, bStep: number, fma: boolean): string {
+function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: string, bStart: string, bStep: number, fma: boolean, a: ALayout = { rowBytes: s.lda * 4, kBytes: 4, steps: s.k }): string {
   const nv = vectors + (tail > 0 ? 1 : 0);
-  const lda = s.lda * 4, ldc = s.ldc * 4, ldr = s.ldr * 4;
+  const lda = a.rowBytes, ldc = s.ldc * 4, ldr = s.ldr * 4;
   const acc = (r: number, v: number): string => `c${r}_${v}`;
   const L: string[] = [];
   L.push(`{`);
@@ -42,22 +49,27 @@ function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: str
   const step = (u: number): void => {
     for (let v = 0; v < nv; v++) L.push(`    const b${v}_${u} = v128.load(pb, ${u * bStep + 16 * v});`);
     for (let r = 0; r < rows; r++) {
-      L.push(`    const a${r}_${u} = v128.load32_splat(pa, ${r * lda + 4 * u});`);
+      L.push(`    const a${r}_${u} = v128.load32_splat(pa, ${r * lda + a.kBytes * u});`);
       for (let v = 0; v < nv; v++) {
         L.push(fma ? `    ${acc(r, v)} = f32x4.relaxed_madd(a${r}_${u}, b${v}_${u}, ${acc(r, v)});` : `    ${acc(r, v)} = f32x4.add(${acc(r, v)}, f32x4.mul(a${r}_${u}, b${v}_${u}));`);
       }
     }
   };
-  const unrolled = Math.floor(s.k / UNROLL) * UNROLL;
+  if (typeof a.steps === 'string') {
+    L.push(`  for (let k = 0; k < ${a.steps}; k++) {`);
+    step(0);
+    L.push(`    pa += ${a.kBytes};`, `    pb += ${bStep};`, `  }`);
+  }
+  const unrolled = typeof a.steps === 'string' ? 0 : Math.floor(a.steps / UNROLL) * UNROLL;
   if (unrolled > 0) {
     L.push(`  for (let k = 0; k < ${unrolled}; k += ${UNROLL}) {`);
     for (let u = 0; u < UNROLL; u++) step(u);
-    L.push(`    pa += ${4 * UNROLL};`, `    pb += ${UNROLL * bStep};`, `  }`);
+    L.push(`    pa += ${a.kBytes * UNROLL};`, `    pb += ${UNROLL * bStep};`, `  }`);
   }
-  if (s.k > unrolled) {
-    L.push(`  for (let k = ${unrolled}; k < ${s.k}; k++) {`);
+  if (typeof a.steps === 'number' && a.steps > unrolled) {
+    L.push(`  for (let k = ${unrolled}; k < ${a.steps}; k++) {`);
     step(0);
-    L.push(`    pa += 4;`, `    pb += ${bStep};`, `  }`);
+    L.push(`    pa += ${a.kBytes};`, `    pb += ${bStep};`, `  }`);
   }
   for (let r = 0; r < rows; r++) {
     for (let v = 0; v < nv; v++) {
@@ -248,5 +260,117 @@ export function emitColumnSum(s: ColumnSumSpec): EmittedFunction {
     body: rowRangeBody((at, n) => `addColumnSums(${at('dy', s.width)}, acc, ${n}, ${s.width})`),
     doc: `acc[${s.width}] += Σ over rows [r0, r1) of dy[rows,${s.width}] (db of a Linear; threads: one acc each).`,
     exported: true,
+  };
+}
+
+/*
+ * Linear backward. dx = dy·W is the forward's packed GEMM with B = W [outDim, inDim] itself, from a
+ * second packing of W (packRowPanels: nr-column panels over inDim). Reading the forward's panels
+ * the other way would save that copy, but there W's rows are nr floats apart: every dx column
+ * becomes a dot product with a horizontal sum, or every 4×4 block a register transpose. The second
+ * copy costs one more Linear-weight-sized region (training already holds weights, gradients and two
+ * AdamW moments) and is repacked from the plain weights after each optimizer step, cheaply (row
+ * chunks copied, no transpose); in exchange dx runs the forward microkernel, panels outermost.
+ */
+
+/** The forward GEMM that dx is: m rows, reduction outDim, inDim columns; accumulate = residual in place. */
+export function linearDxGemm(s: LinearDxSpec): GemmSpec {
+  return {
+    op: 'gemm', m: null, k: s.outDim, n: s.inDim, lda: s.outDim, ldb: s.inDim, ldc: s.inDim, ldr: s.inDim,
+    scale: 1, bias: false, gelu: false, residual: s.accumulate, mr: s.mr, nr: s.nr, packed: true,
+  };
+}
+
+export function emitLinearDx(s: LinearDxSpec, fma = false): EmittedFunction {
+  return {
+    name: kernelName(s),
+    params: [['a', 'usize'], ['b', 'usize'], ['c', 'usize'], ['m', 'i32'], ['p0', 'i32'], ['p1', 'i32']],
+    // The residual operand is dx itself: each vector is loaded before it is stored.
+    body: `const res = c;\n${packedBody(linearDxGemm(s), fma)}`,
+    doc: `dx c[m,${s.inDim}] ${s.accumulate ? '+=' : '='} dy a[m,${s.outDim}] · W, W [${s.outDim},${s.inDim}] at b packed by pack_row_panels in ${s.nr}-column panels; panels [p0, p1) of ${Math.ceil(s.inDim / s.nr)} (threads split dx's columns); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
+    exported: true,
+  };
+}
+
+/**
+ * Tokens per pass of dW: each pass adds its chunk's sums to dW, so x's chunk [chunk, K] (re-read by
+ * every row block of dW) stays in cache instead of all of x streaming past each row block. 16 Ki
+ * floats (64 KiB) of x per pass: on vit-mae-base's shapes at ~400 rows, 25–32 GFLOP/s against
+ * 16–24 unchunked and 21–27 at 256 KiB (bench/backward-gemm.ts, simd128; 32 KiB–128 KiB within noise).
+ */
+const DW_CHUNK_FLOATS = 16384;
+export function dwChunk(k: number): number {
+  return Math.max(16, Math.floor(DW_CHUNK_FLOATS / k));
+}
+
+/**
+ * dW [outDim, inDim] += dyᵀ·x: an MR×NR tile of dW is MR rows o of W by NR columns i; per token t it
+ * broadcasts dy[t, o..o+MR) (adjacent floats of dy's row t) and loads NR/4 vectors of x's row t,
+ * so A = dyᵀ has rows 4 bytes apart and k steps of a dy row. The token loop (m = images × tokens)
+ * is the runtime reduction, in chunks of tokens (dwChunk); each tile adds a chunk's sum to dW (the
+ * residual epilogue in place). Threads take disjoint row ranges [o0, o1) of dW: no partial sums
+ * to add, any thread count gives the same bits.
+ */
+export function emitLinearDw(s: LinearDwSpec, fma = false): EmittedFunction {
+  const K = s.inDim, N = s.outDim;
+  const g: GemmSpec = { op: 'gemm', m: null, k: 0, n: K, lda: 1, ldb: K, ldc: K, ldr: K, scale: 1, bias: false, gelu: false, residual: true, mr: s.mr, nr: s.nr, packed: false };
+  const a: ALayout = { rowBytes: 4, kBytes: N * 4, steps: 'tn' };
+  const chunk = dwChunk(K);
+  const full = Math.floor(K / s.nr) * s.nr;
+  const rest = K - full;
+  const columns = (rows: number): string => {
+    const L: string[] = [];
+    if (full > 0) L.push(`for (let j = 0; j < ${full}; j += ${s.nr}) ${tile(g, rows, s.nr / 4, 0, '<usize>j << 2', 'xc + (<usize>j << 2)', K * 4, fma, a)}`);
+    if (rest > 0) L.push(tile(g, rows, Math.floor(rest / 4), rest % 4, String(full * 4), `xc + ${full * 4}`, K * 4, fma, a));
+    return L.join('\n');
+  };
+  const pointers = `const ai = dyc + (<usize>o << 2);\nconst ci = dw + <usize>o * ${K * 4};\nconst ri = ci;`;
+  const body = [
+    `const end = min<i32>(o1, ${N});`,
+    `for (let t0 = 0; t0 < m; t0 += ${chunk}) {`,
+    `const tn = min<i32>(${chunk}, m - t0);`,
+    `const dyc = dy + <usize>t0 * ${N * 4};`,
+    `const xc = x + <usize>t0 * ${K * 4};`,
+    `let o = o0;`,
+    `for (; o + ${s.mr} <= end; o += ${s.mr}) {`, pointers, columns(s.mr), `}`,
+    `for (; o < end; o++) {`, pointers, columns(1), `}`,
+    `}`,
+  ].join('\n');
+  return {
+    name: kernelName(s),
+    params: [['dy', 'usize'], ['x', 'usize'], ['dw', 'usize'], ['m', 'i32'], ['o0', 'i32'], ['o1', 'i32']],
+    body,
+    doc: `dW[${N},${K}] += dy[m,${N}]ᵀ · x[m,${K}] over rows o0..o1 of dW (threads split them); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
+    exported: true,
+  };
+}
+
+/**
+ * C[m,n] = scale·Aᵀ·B with A stored [k, m]: the same tiles with A's rows 4 bytes apart and its k
+ * steps lda apart (one row of the stored A per k), so no transpose is written. Attention backward's
+ * Pᵀ·dO and dSᵀ·Q, all sizes literals.
+ */
+export function emitMatmulTn(s: MatmulTnSpec, fma = false): EmittedFunction {
+  const g: GemmSpec = { op: 'gemm', m: s.m, k: s.k, n: s.n, lda: 1, ldb: s.ldb, ldc: s.ldc, ldr: s.ldc, scale: s.scale, bias: false, gelu: false, residual: false, mr: s.mr, nr: s.nr, packed: false };
+  const a: ALayout = { rowBytes: 4, kBytes: s.lda * 4, steps: s.k };
+  const full = Math.floor(s.n / s.nr) * s.nr;
+  const rest = s.n - full;
+  const columns = (rows: number): string => {
+    const L: string[] = [];
+    if (full > 0) L.push(`for (let j = 0; j < ${full}; j += ${s.nr}) ${tile(g, rows, s.nr / 4, 0, '<usize>j << 2', 'b + (<usize>j << 2)', s.ldb * 4, fma, a)}`);
+    if (rest > 0) L.push(tile(g, rows, Math.floor(rest / 4), rest % 4, String(full * 4), `b + ${full * 4}`, s.ldb * 4, fma, a));
+    return L.join('\n');
+  };
+  const pointers = (i: string): string => `const ai = a + (<usize>(${i}) << 2);\nconst ci = c + <usize>(${i}) * ${s.ldc * 4};`;
+  const fullRows = Math.floor(s.m / s.mr) * s.mr;
+  const L: string[] = [];
+  if (fullRows > 0) L.push(`for (let i = 0; i < ${fullRows}; i += ${s.mr}) {`, pointers('i'), columns(s.mr), `}`);
+  if (s.m > fullRows) L.push(`{`, pointers(String(fullRows)), columns(s.m - fullRows), `}`);
+  return {
+    name: kernelName(s),
+    params: [['a', 'usize'], ['b', 'usize'], ['c', 'usize']],
+    body: L.join('\n'),
+    doc: `C[${s.m},${s.n}] (ld ${s.ldc}) = ${s.scale !== 1 ? `${s.scale.toPrecision(6)}·` : ''}Aᵀ·B, A stored [${s.k},${s.m}] (ld ${s.lda}), B [${s.k},${s.n}] (ld ${s.ldb}); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
+    exported: false,
   };
 }

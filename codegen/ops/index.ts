@@ -1,14 +1,14 @@
 /** The op table: each kernel spec's AssemblyScript emitter and its WGSL emitter (one op, one file, both targets). */
-import { type KernelSpec, attentionGemms, kernelName } from '../../src/plan.js';
+import { type KernelSpec, attentionBackwardGemms, attentionGemms, kernelName } from '../../src/plan.js';
 import type { EmittedFunction } from './kernel-source.js';
 import type { WgslKernel, WgslVariant } from './wgsl.js';
 import { KernelError } from '../../src/errors.js';
-import { emitColumnSum, emitGemm, emitGemmWgsl } from './gemm.js';
+import { emitColumnSum, emitGemm, emitGemmWgsl, emitLinearDw, emitLinearDx, emitMatmulTn } from './gemm.js';
 import { emitLayerNorm, emitLayerNormBackward, emitLayerNormStats, emitLayerNormWgsl } from './layernorm.js';
-import { emitAttention, emitAttentionWgsl, emitSoftmaxBackward } from './attention.js';
+import { emitAttention, emitAttentionBackward, emitAttentionWgsl, emitSoftmaxBackward } from './attention.js';
 import { emitGeluBackward } from './gelu.js';
 import { emitMseLossBackward } from './loss.js';
-import { emitAddRowsGathered, emitAddRowsGatheredWgsl, emitPatchGather, emitPatchGatherWgsl, emitUnshuffle, emitUnshuffleWgsl } from './tokens.js';
+import { emitAddRowsGathered, emitAddRowsGatheredWgsl, emitEncoderInputBackward, emitUnshuffleBackward, emitPatchGather, emitPatchGatherWgsl, emitUnshuffle, emitUnshuffleWgsl } from './tokens.js';
 
 export type { WgslKernel, WgslVariant } from './wgsl.js';
 
@@ -32,6 +32,12 @@ export function emitAssemblyScript(s: KernelSpec, opts: EmitOptions = { fma: fal
     case 'softmax_backward': return emitSoftmaxBackward(s);
     case 'mse_loss_backward': return emitMseLossBackward(s);
     case 'column_sum': return emitColumnSum(s);
+    case 'linear_dx': return emitLinearDx(s, opts.fma);
+    case 'linear_dw': return emitLinearDw(s, opts.fma);
+    case 'matmul_tn': return emitMatmulTn(s, opts.fma);
+    case 'attention_backward': return emitAttentionBackward(s);
+    case 'unshuffle_backward': return emitUnshuffleBackward(s);
+    case 'encoder_input_backward': return emitEncoderInputBackward(s);
   }
 }
 
@@ -54,6 +60,10 @@ export function dependenciesOf(s: KernelSpec): KernelSpec[] {
   if (s.op === 'attention') {
     const { scores, values } = attentionGemms(s);
     return [scores, values];
+  }
+  if (s.op === 'attention_backward') {
+    const { dv, dp, dq, dk } = attentionBackwardGemms(s);
+    return [dv, dp, dq, dk];
   }
   return [];
 }

@@ -1,5 +1,5 @@
 /** Token movement kernels (assembly/tokens.ts, specialised by literal arguments). */
-import { type AddRowsGatheredSpec, type PatchGatherSpec, type UnshuffleSpec, kernelName } from '../../src/plan.js';
+import { type AddRowsGatheredSpec, type EncoderInputBackwardSpec, type PatchGatherSpec, type UnshuffleBackwardSpec, type UnshuffleSpec, kernelName } from '../../src/plan.js';
 import type { EmittedFunction } from './kernel-source.js';
 import { type WgslKernel, WG, ceilDiv, u32Lit, wgslHeader } from './wgsl.js';
 
@@ -134,4 +134,29 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 `;
   return { name: kernelName(s), code, params, buffers: buffers.map((b) => ({ arg: b.arg, write: b.write })), workgroups: () => [ceilDiv(W, WG), rows, 1] };
+}
+
+/*
+ * Backward (assembly/tokens_backward.ts), over images [i0, i1) of a batch. The position adds are
+ * the identity for the gradient and the tables are frozen: no kernel.
+ */
+
+export function emitUnshuffleBackward(s: UnshuffleBackwardSpec): EmittedFunction {
+  return {
+    name: kernelName(s),
+    params: [['dy', 'usize'], ['idsRestore', 'usize'], ['keep', 'i32'], ['de', 'usize'], ['dmask', 'usize'], ['i0', 'i32'], ['i1', 'i32']],
+    body: `unshuffleBackward(dy, idsRestore, keep, de, dmask, ${s.width}, ${s.numPatches}, i0, i1);`,
+    doc: `Per image: de[1+keep,${s.width}] = dy[${1 + s.numPatches},${s.width}]'s cls and kept rows in ids_keep order; dmask[${s.width}] += its removed rows (threads: one dmask each).`,
+    exported: true,
+  };
+}
+
+export function emitEncoderInputBackward(s: EncoderInputBackwardSpec): EmittedFunction {
+  return {
+    name: kernelName(s),
+    params: [['dx0', 'usize'], ['idsKeep', 'usize'], ['keep', 'i32'], ['dembeds', 'usize'], ['dcls', 'usize'], ['i0', 'i32'], ['i1', 'i32']],
+    body: `encoderInputBackward(dx0, idsKeep, keep, dembeds, dcls, ${s.width}, ${s.numPatches}, i0, i1);`,
+    doc: `Per image: dcls[${s.width}] += dx0[0]; dembeds[${s.numPatches},${s.width}] = dx0[1 + t] at row ids_keep[t], 0 elsewhere (threads: one dcls each).`,
+    exported: true,
+  };
 }
