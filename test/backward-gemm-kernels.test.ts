@@ -19,11 +19,9 @@ import { type AttentionBackwardSpec, type BackwardKernelSpec, type LinearDwSpec,
 import { packRowPanelsInto } from '../src/pack.js';
 import { parseConfig } from '../src/config.js';
 import type { SimdVariant } from '../src/simd-support.js';
-import { mulberry32 } from './reference/mae-reference.js';
+import { Arena, GUARD, U, assertCaught, assertWithin, rng } from './support/kernel-arena.js';
 import { attentionBackward, attentionForward, encoderInputBackward, linearBackwardInput, linearBackwardParams, unshuffleBackward } from './reference/mae-backward.js';
 
-const U = 2 ** -24;
-const GUARD = 12345.5;
 const ROWS = [1, 3, 17, 50];
 /** [inDim, outDim]: inDim 5/13/15 take 4×8 tiles (tails 5, 5, 7 = a vector and 1 or 3 lanes), 37/130 take 2×16 (tails 5, 2). */
 const SHAPES: Array<[number, number]> = [[5, 13], [13, 5], [15, 37], [37, 130], [130, 37]];
@@ -48,28 +46,6 @@ const tokenSpecs = TOKEN_WIDTHS.flatMap((width): BackwardKernelSpec[] => [
 ]);
 const specs: BackwardKernelSpec[] = [...dxSpecs, otherTile, ...dwSpecs, ...ATTENTION, ...tokenSpecs];
 
-function rng(seed: number): () => number {
-  const u = mulberry32(seed);
-  return () => u() * 2 - 1;
-}
-
-/** Arrays in one memory, each followed by guard cells; reset between tests. */
-class Arena {
-  readonly memory = new WebAssembly.Memory({ initial: 256, maximum: 256 });
-  readonly f32 = new Float32Array(this.memory.buffer);
-  private at = 65536;
-  reset(): void { this.at = 65536; }
-  alloc(n: number, fill?: (i: number) => number): number {
-    const ptr = this.at;
-    for (let i = 0; i < n + 16; i++) this.f32[(ptr >> 2) + i] = i < n && fill ? fill(i) : GUARD;
-    this.at += Math.ceil((n + 16) * 4 / 64) * 64;
-    return ptr;
-  }
-  view(ptr: number, n: number): Float32Array { return this.f32.subarray(ptr >> 2, (ptr >> 2) + n); }
-  copy(ptr: number, n: number): Float64Array { return Float64Array.from(this.view(ptr, n)); }
-  guardIntact(ptr: number, n: number): boolean { return this.view(ptr + n * 4, 16).every((v) => v === GUARD); }
-}
-
 type Fn = (...args: number[]) => void;
 // Node 20 runs relaxed SIMD behind a flag. The GEMMs' relaxed variant multiplies-adds with FMA: the
 // same bounds hold (one rounding fewer per term), so both variants run every GEMM-shaped test.
@@ -81,24 +57,12 @@ function kernels(simd: SimdVariant = 'simd128'): Promise<{ arena: Arena; fns: Re
     compiled.set(simd, (async () => {
       const { source } = emitModuleSource(specs, `for the backward GEMM kernel tests (${simd})`, { simd });
       const wasm = await compileAssemblyScript(source, simd);
-      const arena = new Arena();
+      const arena = new Arena(256);
       const { instance } = await WebAssembly.instantiate(wasm as Uint8Array<ArrayBuffer>, { env: { memory: arena.memory } });
       return { arena, fns: instance.exports as unknown as Record<string, Fn> };
     })());
   }
   return compiled.get(simd)!.then((k) => { k.arena.reset(); return k; });
-}
-
-function firstOutside(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: (i: number) => number): number {
-  for (let i = 0; i < expected.length; i++) if (!(Math.abs(actual[i]! - expected[i]!) <= tol(i))) return i;
-  return -1;
-}
-function assertWithin(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: (i: number) => number, what: string): void {
-  const i = firstOutside(actual, expected, tol);
-  if (i >= 0) assert.fail(`${what}: element ${i} = ${actual[i]}, expected ${expected[i]} (|diff| ${Math.abs(actual[i]! - expected[i]!).toExponential(2)} > ${tol(i).toExponential(2)})`);
-}
-function assertCaught(actual: ArrayLike<number>, wrong: ArrayLike<number>, tol: (i: number) => number, what: string): void {
-  assert.ok(firstOutside(actual, wrong, tol) >= 0, `${what}: the bound does not tell the kernel from the mistake`);
 }
 
 /** Σ_o |dy[t,o]·W[o,i]| per dx element: what a float32 dot product's rounding scales with. */

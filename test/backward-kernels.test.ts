@@ -17,11 +17,9 @@ import { emitWgsl } from '../codegen/ops/index.js';
 import { KernelError } from '../src/errors.js';
 import { type BackwardKernelSpec, backwardSpecs, kernelName, planKernels } from '../src/plan.js';
 import { parseConfig } from '../src/config.js';
-import { mulberry32 } from './reference/mae-reference.js';
+import { Arena, U, assertCaught, assertWithin, firstOutside, rng } from './support/kernel-arena.js';
 import { geluDerivative, layerNormBackward, layerNormForward, linearBackwardParams, lossBackward, normPixTarget } from './reference/mae-backward.js';
 
-const U = 2 ** -24;
-const GUARD = 12345.5;
 // Remainders mod 4 of 1, 1, 1, 2 and 3 (7): every tail length of the v128 loops.
 const WIDTHS = [5, 13, 37, 130, 7];
 const ROWS = [1, 3, 17];
@@ -36,54 +34,19 @@ const specs: BackwardKernelSpec[] = WIDTHS.flatMap((w): BackwardKernelSpec[] => 
   { op: 'column_sum', width: w },
 ]);
 
-function rng(seed: number): () => number {
-  const u = mulberry32(seed);
-  return () => u() * 2 - 1;
-}
-
-/** Arrays in one memory, each followed by guard cells; reset between tests. */
-class Arena {
-  readonly memory = new WebAssembly.Memory({ initial: 128, maximum: 128 });
-  readonly f32 = new Float32Array(this.memory.buffer);
-  private at = 65536;
-  reset(): void { this.at = 65536; }
-  alloc(n: number, fill?: (i: number) => number): number {
-    const ptr = this.at;
-    for (let i = 0; i < n + 16; i++) this.f32[(ptr >> 2) + i] = i < n && fill ? fill(i) : GUARD;
-    this.at += Math.ceil((n + 16) * 4 / 64) * 64;
-    return ptr;
-  }
-  view(ptr: number, n: number): Float32Array { return this.f32.subarray(ptr >> 2, (ptr >> 2) + n); }
-  copy(ptr: number, n: number): Float64Array { return Float64Array.from(this.view(ptr, n)); }
-  guardIntact(ptr: number, n: number): boolean { return this.view(ptr + n * 4, 16).every((v) => v === GUARD); }
-}
-
 type Fn = (...args: number[]) => void;
 let compiled: Promise<{ arena: Arena; fns: Record<string, Fn> }> | undefined;
 function kernels(): Promise<{ arena: Arena; fns: Record<string, Fn> }> {
   compiled ??= (async () => {
     const { source } = emitModuleSource(specs, 'for the backward kernel tests', {});
     const wasm = await compileAssemblyScript(source, 'simd128');
-    const arena = new Arena();
+    const arena = new Arena(128);
     const { instance } = await WebAssembly.instantiate(wasm as Uint8Array<ArrayBuffer>, { env: { memory: arena.memory } });
     return { arena, fns: instance.exports as unknown as Record<string, Fn> };
   })();
   return compiled.then((k) => { k.arena.reset(); return k; });
 }
 
-/** Index of the first element outside its bound, or −1. */
-function firstOutside(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: (i: number) => number): number {
-  for (let i = 0; i < expected.length; i++) if (!(Math.abs(actual[i]! - expected[i]!) <= tol(i))) return i;
-  return -1;
-}
-function assertWithin(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: (i: number) => number, what: string): void {
-  const i = firstOutside(actual, expected, tol);
-  if (i >= 0) assert.fail(`${what}: element ${i} = ${actual[i]}, expected ${expected[i]} (|diff| ${Math.abs(actual[i]! - expected[i]!).toExponential(2)} > ${tol(i).toExponential(2)})`);
-}
-/** The mistake check: a wrong formula's values leave the bound somewhere. */
-function assertCaught(actual: ArrayLike<number>, wrong: ArrayLike<number>, tol: (i: number) => number, what: string): void {
-  assert.ok(firstOutside(actual, wrong, tol) >= 0, `${what}: the bound does not tell the kernel from the mistake`);
-}
 
 /** Calls a row-range kernel as two threads would: rows [0, half) then [half, rows). */
 function split(fn: Fn, args: number[], rows: number): void {
