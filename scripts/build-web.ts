@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } fro
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { type Plugin, build } from 'esbuild';
+import { build } from 'esbuild';
 import { buildKernels } from '../codegen/compile.js';
 import { type MaeConfig } from '../src/config.js';
 import { encoderLengthsFor } from '../src/mask-ratios.js';
@@ -73,26 +73,6 @@ async function buildPageKernels(cfg: MaeConfig, out: string, maskRatios: number[
   return { single: kernels.single, threads: kernels.threads };
 }
 
-/**
- * Modules under src/node/ are Node-only (file system, worker_threads, the `webgpu` package); the
- * edge code reaches them only behind a check for Node. In the page they become a module that
- * fails when imported, so none of their code (or their imports) is bundled.
- */
-const nodeOnly: Plugin = {
-  name: 'edge-mae-node-only',
-  setup(b) {
-    const srcNode = join(PACKAGE_ROOT, 'src', 'node') + '/';
-    b.onResolve({ filter: /\/node\/[^/]+\.js$/ }, (args) => {
-      const path = join(args.resolveDir, args.path);
-      return path.startsWith(srcNode) ? { path, namespace: 'node-only' } : undefined;
-    });
-    b.onLoad({ filter: /.*/, namespace: 'node-only' }, (args) => ({
-      contents: `throw new Error(${JSON.stringify(`${relative(PACKAGE_ROOT, args.path)} is Node-only`)});`,
-      loader: 'js',
-    }));
-  },
-};
-
 export async function buildWeb(opts: BuildWebOptions = {}): Promise<BuildWebResult> {
   const out = opts.out ?? DEFAULT_WEB_DIR;
   const modelDir = opts.model ?? DEFAULT_MODEL_DIR;
@@ -117,9 +97,6 @@ export async function buildWeb(opts: BuildWebOptions = {}): Promise<BuildWebResu
     sourcemap: 'linked',
     legalComments: 'none',
     logLevel: 'warning',
-    // model.ts imports the Node folder loader through a variable; it is never reached from bytes.
-    logOverride: { 'unsupported-dynamic-import': 'silent' },
-    plugins: [nodeOnly],
   });
   for (const f of ['index.html', 'style.css']) copyFileSync(join(WEB_SRC, f), join(out, f));
 
