@@ -24,6 +24,20 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * The Paeth predictor of left a, above b, upper-left c: |p − a| = |b − c|, |p − b| = |a − c|,
+ * |p − c| = |a + b − 2c| for p = a + b − c; integer abs on locals (no Math.* per byte).
+ */
+function paeth(a: number, b: number, c: number): number {
+  let pa = b - c;
+  pa = (pa ^ (pa >> 31)) - (pa >> 31);
+  let pb = a - c;
+  pb = (pb ^ (pb >> 31)) - (pb >> 31);
+  let pc = a + b - c - c;
+  pc = (pc ^ (pc >> 31)) - (pc >> 31);
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
 /** Whether the row at `co` equals the one at `po`. */
 function sameRow(cur: Uint8Array, co: number, prev: Uint8Array, po: number, stride: number): boolean {
   for (let i = 0; i < stride; i++) if (cur[co + i] !== prev[po + i]) return false;
@@ -74,14 +88,7 @@ function chooseFilter(cur: Uint8Array, co: number, prev: Uint8Array, po: number,
     s2 += (t ^ (t >> 31)) - (t >> 31);
     t = ((x - ((a + b) >> 1)) << 24) >> 24;
     s3 += (t ^ (t >> 31)) - (t >> 31);
-    // Paeth: |p − a| = |b − c|, |p − b| = |a − c|, |p − c| = |a + b − 2c| for p = a + b − c.
-    let pa = b - c;
-    pa = (pa ^ (pa >> 31)) - (pa >> 31);
-    let pb = a - c;
-    pb = (pb ^ (pb >> 31)) - (pb >> 31);
-    let pc = a + b - c - c;
-    pc = (pc ^ (pc >> 31)) - (pc >> 31);
-    t = ((x - (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) << 24) >> 24;
+    t = ((x - paeth(a, b, c)) << 24) >> 24;
     s4 += (t ^ (t >> 31)) - (t >> 31);
   }
   let best = 0;
@@ -117,14 +124,7 @@ function filterRow(f: number, cur: Uint8Array, co: number, prev: Uint8Array, po:
       for (let i = bpp; i < stride; i++) {
         const a = cur[co + i - bpp]!;
         const b = prev[po + i]!;
-        const c = prev[po + i - bpp]!;
-        let pa = b - c;
-        pa = (pa ^ (pa >> 31)) - (pa >> 31);
-        let pb = a - c;
-        pb = (pb ^ (pb >> 31)) - (pb >> 31);
-        let pc = a + b - c - c;
-        pc = (pc ^ (pc >> 31)) - (pc >> 31);
-        out[oo + i] = cur[co + i]! - (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+        out[oo + i] = cur[co + i]! - paeth(a, b, prev[po + i - bpp]!);
       }
   }
 }
