@@ -3,7 +3,7 @@
  * boundary, plus the published presets and the shapes derived from a config.
  */
 import { ConfigError } from './errors.js';
-import { ARENA_BASE, layoutOf, memoryPages } from './plan.js';
+import { ARENA_BASE, type Tiling, largestBatch, layoutOf, memoryPages } from './plan.js';
 import { lenKeep, shapesOf } from './shapes.js';
 
 export { type MaeShapes, lenKeep, shapesOf } from './shapes.js';
@@ -182,13 +182,15 @@ export function parseConfig(json: unknown, source = 'config'): MaeConfig {
  * Throws ConfigError when the memory plan of `cfg` with `threads` kernel threads (each has its
  * own attention scratch) needs more than wasm32's 65,536 pages.
  */
-export function checkFitsWasm32(cfg: MaeConfig, threads = 1, source = 'config'): void {
-  const layout = layoutOf(cfg, threads);
+export function checkFitsWasm32(cfg: MaeConfig, threads = 1, source = 'config', batch = 1, tiling: Tiling = {}): void {
+  const layout = layoutOf(cfg, threads, tiling, batch);
   const pages = memoryPages(layout);
   if (pages <= WASM32_PAGES) return;
   const weights = layout.buffers.pixels.offset;
   const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-  throw new ConfigError(`${source}: the model needs ${pages} pages (${mib(ARENA_BASE + layout.bytes)}: weights ${mib(weights)}, activations ${mib(layout.bytes - weights)}${threads > 1 ? ` for ${threads} threads` : ''}) of WebAssembly memory, more than wasm32's ${WASM32_PAGES} pages (4 GiB)`);
+  const fits = batch > 1 ? largestBatch(cfg, WASM32_PAGES, threads, tiling) : 0;
+  const per = [batch > 1 ? `${batch} images per call` : '', threads > 1 ? `${threads} threads` : ''].filter(Boolean).join(', ');
+  throw new ConfigError(`${source}: the model needs ${pages} pages (${mib(ARENA_BASE + layout.bytes)}: weights ${mib(weights)}, activations ${mib(layout.bytes - weights)}${per ? ` for ${per}` : ''}) of WebAssembly memory, more than wasm32's ${WASM32_PAGES} pages (4 GiB)${fits > 0 ? `; at most ${fits} images per call fit` : ''}`);
 }
 
 export function checkMaskRatio(ratio: number, what = 'mask ratio'): void {

@@ -73,6 +73,8 @@ export interface ModelSource {
   release?: () => void;
   /** Kernel threads (default 1); > 1 needs a module built with threads and startWorkers. */
   threads?: number;
+  /** The most images one kernel call runs (memory sized for them at load); default: what 64 MiB of activations hold, at most 64. */
+  batch?: number;
   startWorkers?: WasmBackendOptions['startWorkers'];
   /** Node: makes the fresh memory resident on every core while the weights are packed. */
   prefault?: WasmBackendOptions['prefault'];
@@ -98,6 +100,8 @@ export interface BytesSource {
   /** preprocessor_config.json's object. */
   preprocessor?: unknown;
   threads?: number;
+  /** The most images one kernel call runs (see ModelSource.batch). */
+  batch?: number;
   startWorkers?: WasmBackendOptions['startWorkers'];
 }
 
@@ -117,6 +121,12 @@ export interface LoadOptions {
   threads?: number;
   /** Backend: 'wasm' (default), 'webgpu' (in Node: the optional `webgpu` package), or 'auto'. */
   device?: DeviceChoice;
+  /**
+   * The most images one kernel call runs (WASM): the activations for that many are laid out at
+   * load and never grow; larger batches run in calls of this many. Default: as many as 64 MiB of
+   * activations hold, at most 64.
+   */
+  batch?: number;
 }
 
 export class MaeModel {
@@ -163,9 +173,11 @@ export class MaeModel {
       const load = MaeModel.folderLoader;
       if (!load) throw new InputError('MaeModel.load: paths need the Node entry (a file system); here pass the bytes: { config, weights, kernels: { module, manifest } } (config.json\'s object, model.safetensors\' bytes, kernels.wasm compiled to a WebAssembly.Module and manifest.json, from edge-mae build --out DIR)');
       checkThreads(opts.threads);
+      checkBatchOption(opts.batch);
       return MaeModel.load(await load(opts));
     }
     checkThreads(source.threads);
+    checkBatchOption(source.batch);
     if (isBytesSource(source)) return MaeModel.load(await fromBytes(source));
     let backend: MaeBackend;
     try {
@@ -202,14 +214,20 @@ export class MaeModel {
     return randomMasking(noise, batch, L, ratio);
   }
 
-  /** The encoder on each image's kept patches → latent [N, 1 + keep, D]. */
+  /** The most images one kernel call runs (larger batches run in calls of this many). */
+  get maxBatch(): number {
+    return this.backend.maxBatch;
+  }
+
+  /** The encoder on each image's kept patches → latent [N, 1 + keep, D], in calls of up to maxBatch images. */
   async forwardEncoder(pixels: Float32Array, batch: number, idsKeep: Int32Array, keep: number): Promise<Float32Array> {
     const per = imagePixels(this.config);
-    const D = this.config.hiddenSize;
-    const latent = new Float32Array(batch * (1 + keep) * D);
-    for (let n = 0; n < batch; n++) {
-      const out = await this.backend.encode(pixels.subarray(n * per, (n + 1) * per), idsKeep.subarray(n * keep, (n + 1) * keep));
-      latent.set(out, n * (1 + keep) * D);
+    const rows = (1 + keep) * this.config.hiddenSize;
+    const latent = new Float32Array(batch * rows);
+    for (let n = 0; n < batch; n += this.backend.maxBatch) {
+      const count = Math.min(this.backend.maxBatch, batch - n);
+      const out = await this.backend.encode(pixels.subarray(n * per, (n + count) * per), idsKeep.subarray(n * keep, (n + count) * keep), count);
+      latent.set(out, n * rows);
     }
     return latent;
   }
@@ -217,11 +235,12 @@ export class MaeModel {
   /** The decoder: mask tokens fill the removed patches, pixels predicted for all → pred [N, L, p·p·C]. */
   async forwardDecoder(latent: Float32Array, batch: number, idsRestore: Int32Array, keep: number): Promise<Float32Array> {
     const { numPatches: L, patchDim: P } = this.shapes;
-    const D = this.config.hiddenSize;
+    const rows = (1 + keep) * this.config.hiddenSize;
     const pred = new Float32Array(batch * L * P);
-    for (let n = 0; n < batch; n++) {
-      const rows = latent.subarray(n * (1 + keep) * D, (n + 1) * (1 + keep) * D);
-      pred.set(await this.backend.decode(rows, idsRestore.subarray(n * L, (n + 1) * L), keep), n * L * P);
+    for (let n = 0; n < batch; n += this.backend.maxBatch) {
+      const count = Math.min(this.backend.maxBatch, batch - n);
+      const out = await this.backend.decode(latent.subarray(n * rows, (n + count) * rows), idsRestore.subarray(n * L, (n + count) * L), keep, count);
+      pred.set(out, n * L * P);
     }
     return pred;
   }
@@ -309,6 +328,12 @@ function checkThreads(threads: unknown): void {
   if (cores !== undefined && threads > cores) throw new InputError(`threads: ${threads} is more than the ${cores} cores here; at most ${cores}`);
 }
 
+/** The batch option: a positive integer (its memory is checked against wasm32 when the backend lays it out). */
+function checkBatchOption(batch: unknown): void {
+  if (batch === undefined) return;
+  if (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1) throw new InputError(`batch must be a positive integer, got ${kindOf(batch)}`);
+}
+
 function isBytesSource(s: ModelSource | BytesSource): s is BytesSource {
   return s.weights instanceof Uint8Array || s.weights instanceof ArrayBuffer;
 }
@@ -321,5 +346,5 @@ async function fromBytes(s: BytesSource): Promise<ModelSource> {
   const m = s.kernels.module;
   // (The brand guard cannot narrow: bytes are structurally a WebAssembly.Module, an empty interface.)
   const module = isWasmModule(m) ? m : await WebAssembly.compile(ArrayBuffer.isView(m) ? (m as Uint8Array<ArrayBuffer>) : new Uint8Array(m as ArrayBuffer));
-  return { config, weights, kernels: { module, manifest: s.kernels.manifest }, preprocessor: s.preprocessor, threads: s.threads, startWorkers: s.startWorkers };
+  return { config, weights, kernels: { module, manifest: s.kernels.manifest }, preprocessor: s.preprocessor, threads: s.threads, batch: s.batch, startWorkers: s.startWorkers };
 }

@@ -360,11 +360,17 @@ export function attentionScratch(cfg: MaeConfig): { scores: number; kt: number }
   return { scores: T * T, kt: Math.max(sh.headDim, sh.decoderHeadDim) * T };
 }
 
-export function layoutOf(cfg: MaeConfig, threads = 1, tiling: Tiling = {}): MemoryLayout {
+/**
+ * Where everything lives for `batch` images per program call: the packed weights once, the
+ * activations token-major for the whole batch (image i's rows after image i−1's), the attention
+ * scratch once per thread. Sized at load; memory never grows.
+ */
+export function layoutOf(cfg: MaeConfig, threads = 1, tiling: Tiling = {}, batch = 1): MemoryLayout {
   const sh = shapesOf(cfg);
   const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize, L = sh.numPatches;
   const T = 1 + L;
   const W = Math.max(D, Dd);
+  const B = batch;
   let at = 0;
   const place = (length: number): Region => {
     const r = { offset: at, length };
@@ -375,19 +381,19 @@ export function layoutOf(cfg: MaeConfig, threads = 1, tiling: Tiling = {}): Memo
   for (const [name, n] of weightSizes(cfg, tiling)) weights[name] = place(n);
   const activations = at;
   const buffers: Record<BufferName, Region> = {
-    pixels: place(cfg.numChannels * cfg.imageSize * cfg.imageSize),
-    ids: place(L),
-    patches: place(L * sh.patchDim),
-    x: place(T * W),
-    xln: place(T * W),
-    qkv: place(T * 3 * W),
-    att: place(T * W),
-    hidden: place(T * Math.max(cfg.intermediateSize, cfg.decoderIntermediateSize)),
+    pixels: place(B * cfg.numChannels * cfg.imageSize * cfg.imageSize),
+    ids: place(B * L),
+    patches: place(B * L * sh.patchDim),
+    x: place(B * T * W),
+    xln: place(B * T * W),
+    qkv: place(B * T * 3 * W),
+    att: place(B * T * W),
+    hidden: place(B * T * Math.max(cfg.intermediateSize, cfg.decoderIntermediateSize)),
     scores: place(threads * attentionScratch(cfg).scores),
     kt: place(threads * attentionScratch(cfg).kt),
-    latent: place(T * D),
-    emb: place(T * Dd),
-    pred: place(T * sh.patchDim),
+    latent: place(B * T * D),
+    emb: place(B * T * Dd),
+    pred: place(B * T * sh.patchDim),
     // A Linear weight as read from the file, before pack_panels moves it into its panels. Used
     // only while the weights are packed, before any inference: it overlays the activations.
     staging: { offset: activations, length: Math.max(...linearShapes(cfg).map(([n, k]) => n * k)) },
@@ -399,4 +405,34 @@ export function layoutOf(cfg: MaeConfig, threads = 1, tiling: Tiling = {}): Memo
 /** WebAssembly pages (64 KiB) to hold the static data, the arena and nothing more: memory never grows. */
 export function memoryPages(layout: MemoryLayout): number {
   return Math.ceil((ARENA_BASE + layout.bytes) / 65536);
+}
+
+/** Bytes of the activations (everything after the weights) of a layout. */
+export const activationBytes = (layout: MemoryLayout): number => layout.bytes - layout.buffers.pixels.offset;
+
+/** The largest b in [1, max] for which fits(b) holds (fits monotone, decreasing in b), or 0. */
+function largestWhere(max: number, fits: (b: number) => boolean): number {
+  if (!fits(1)) return 0;
+  let lo = 1, hi = max;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Activation memory a default batch may take: a few hundred images of a small model, a handful of a base one. */
+export const DEFAULT_BATCH_BYTES = 64 * 2 ** 20;
+/** The default batch's ceiling: past it a tiny model's GEMMs gain nothing more. */
+export const DEFAULT_BATCH_MAX = 64;
+
+/** Images per program call when the caller names none: as many as DEFAULT_BATCH_BYTES of activations hold, 1 to DEFAULT_BATCH_MAX. */
+export function defaultBatch(cfg: MaeConfig, threads = 1, tiling: Tiling = {}): number {
+  return Math.max(1, largestWhere(DEFAULT_BATCH_MAX, (b) => activationBytes(layoutOf(cfg, threads, tiling, b)) <= DEFAULT_BATCH_BYTES));
+}
+
+/** The largest batch whose layout fits `pages` pages (0 when not even one image does). */
+export function largestBatch(cfg: MaeConfig, pages: number, threads = 1, tiling: Tiling = {}): number {
+  return largestWhere(1 << 20, (b) => memoryPages(layoutOf(cfg, threads, tiling, b)) <= pages);
 }

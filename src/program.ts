@@ -1,15 +1,22 @@
 /**
- * The encoder and decoder as programs: lists of kernel calls over named buffers and weights, built
- * from the kernel plan. Data, not code paths: every backend runs the same list (the WASM backend
- * maps arguments to pointers, a GPU backend to bindings), and a backward pass can walk it in
- * reverse later.
+ * The encoder and decoder as programs: lists of kernel calls over a batch of images, each naming
+ * its operands by the kernel's parameter names (src/kernel-params.ts), built from the kernel plan.
+ * Data, not code paths: every backend runs the same list (the WASM backend binds names to
+ * pointers, WebGPU to bindings), and the training programs are walked from the same steps.
+ *
+ * Activations are token-major over the batch: image i's t tokens are rows [i·t, (i+1)·t) of a
+ * buffer, so every weight GEMM and LayerNorm runs once with m = N·t rows. Steps that are per
+ * image (patch gather, position rows, attention, unshuffle) run once per image, each buffer
+ * operand advanced by its per-image stride.
  */
 import type { MaeConfig } from './config.js';
 import { shapesOf } from './config.js';
 import { type BufferName, type KernelPlan, type StackKernels, type Tiling, panelCount, tileFor } from './plan.js';
 import { KernelError } from './errors.js';
+import { kernelParams } from './kernel-params.js';
+import type { KernelSpec } from './plan.js';
 
-/** A kernel argument: a buffer (optionally a number of rows in), a packed weight, an integer, or none. */
+/** An operand: a buffer (optionally from a row of a given width on), a packed weight, an integer, or none (a null pointer). */
 export type Arg =
   | { readonly buffer: BufferName; readonly row?: number; readonly width?: number }
   | { readonly weight: string }
@@ -17,79 +24,153 @@ export type Arg =
   | { readonly none: true };
 
 /**
- * How a step's work divides between threads: the kernel takes a trailing range [from, to) of
- * weight panels, attention heads or rows. Steps without it run on one thread.
+ * How a step's work divides between threads:
+ * - 'range': the kernel's trailing range [0, parts) (weight panels, LayerNorm rows);
+ * - 'rows': a weight GEMM's m rows (in row blocks), each thread running every panel;
+ * - 'images': each thread runs its share of the step's images;
+ * - 'pairs': (image, part) pairs, parts of the kernel's range (attention: images × heads).
+ * Steps without one run on the first thread.
  */
-export interface Split {
-  readonly over: 'panels' | 'heads' | 'rows';
-  readonly parts: number;
+export type Split = 'range' | 'rows' | 'images' | 'pairs';
+
+/** A step run once per image: buffer operands advance by their stride (floats per image). */
+export interface PerImage {
+  readonly count: number;
+  readonly strides: Readonly<Record<string, number>>;
 }
 
-export type Step =
-  | { readonly kernel: string; readonly args: readonly Arg[]; readonly split?: Split }
-  /** Copies a packed weight into the first elements of a buffer. */
-  | { readonly copy: { readonly weight: string; readonly to: BufferName } };
+export interface KernelStep {
+  readonly kernel: string;
+  /** Operands by the kernel's parameter names. */
+  readonly args: Readonly<Record<string, Arg>>;
+  /** The kernel's trailing range is [0, parts) (panels, heads or rows), when it takes one. */
+  readonly parts?: number;
+  readonly split?: Split;
+  readonly images?: PerImage;
+}
+
+/** Copies a packed weight into a buffer (once per image, `stride` floats apart). */
+export interface CopyStep {
+  readonly copy: { readonly weight: string; readonly to: BufferName; readonly images?: { readonly count: number; readonly stride: number } };
+}
+
+export type Step = KernelStep | CopyStep;
+
+/** The step's operands in the kernel's parameter order, checked: every parameter named, nothing else. */
+export function orderedOperands(step: KernelStep, spec: KernelSpec): Array<[name: string, arg: Arg]> {
+  const { operands } = kernelParams(spec);
+  const names = new Set(operands.map(([n]) => n));
+  for (const name of Object.keys(step.args)) if (!names.has(name)) throw new KernelError(`program step ${step.kernel}: the kernel has no parameter '${name}'`);
+  return operands.map(([name]) => {
+    const a = step.args[name];
+    if (!a) throw new KernelError(`program step ${step.kernel}: no operand for parameter '${name}'`);
+    return [name, a];
+  });
+}
 
 const buf = (buffer: BufferName, row = 0, width = 0): Arg => ({ buffer, row, width });
 const w = (weight: string): Arg => ({ weight });
 const int = (n: number): Arg => ({ int: n });
 const none: Arg = { none: true };
 
-/** A weight GEMM [k → n] splits over its column panels. */
-const linearSplit = (k: number, n: number, tiling: Tiling): Split => ({ over: 'panels', parts: panelCount(n, tileFor(k, n, tiling).nr) });
-/** A row-wise step (LayerNorm) over t rows: split too, so no thread waits through it at a barrier. */
-const rowSplit = (t: number): Split => ({ over: 'rows', parts: t });
+/** Row blocks below which a weight GEMM splits its panels rather than its rows. */
+const ROW_SPLIT_MIN = 64;
 
-/** Pre-norm transformer blocks on x [t, width] in place (timm Block: x + attn(LN1 x), x + mlp(LN2 x)). */
-function blocks(k: StackKernels, prefix: string, layers: number, t: number, width: number, mlp: number, heads: number, tiling: Tiling): Step[] {
-  const panels = (n: number, kk: number): Split => linearSplit(kk, n, tiling);
-  const attention = k.attention[t];
-  if (!attention) throw new KernelError(`no ${prefix} attention kernel for sequence length ${t} in this module`);
+/**
+ * A Linear y[m, n] = x[m, k]·Wᵀ + b (+ res) over the whole batch: threads split its rows when
+ * there are enough of them (each reads all of W, which is small, and only its share of x), else
+ * its column panels.
+ */
+function linear(kernel: string, k: number, n: number, m: number, tiling: Tiling, io: { a: Arg; w: string; c: Arg; res?: Arg }): KernelStep {
+  return {
+    kernel,
+    args: { a: io.a, b: w(`${io.w}.w`), bias: w(`${io.w}.b`), c: io.c, res: io.res ?? none, m: int(m) },
+    parts: panelCount(n, tileFor(k, n, tiling).nr),
+    split: m >= ROW_SPLIT_MIN ? 'rows' : 'range',
+  };
+}
+
+/** LayerNorm over `rows` rows, split between threads so none waits through it at a barrier. */
+function layerNorm(kernel: string, x: BufferName, p: string, out: BufferName, rows: number): KernelStep {
+  return { kernel, args: { x: buf(x), w: w(`${p}.w`), b: w(`${p}.b`), out: buf(out), rows: int(rows) }, parts: rows, split: 'range' };
+}
+
+interface StackShape { readonly prefix: string; readonly layers: number; readonly t: number; readonly width: number; readonly mlp: number; readonly heads: number }
+
+/** Pre-norm transformer blocks on x [n·t, width] in place (timm Block: x + attn(LN1 x), x + mlp(LN2 x)). */
+function blocks(k: StackKernels, s: StackShape, n: number, tiling: Tiling): Step[] {
+  const attention = k.attention[s.t];
+  if (!attention) throw new KernelError(`no ${s.prefix} attention kernel for sequence length ${s.t} in this module`);
+  const m = n * s.t, D = s.width;
   const steps: Step[] = [];
-  for (let i = 0; i < layers; i++) {
-    const p = `${prefix}.${i}`;
+  for (let i = 0; i < s.layers; i++) {
+    const p = `${s.prefix}.${i}`;
     steps.push(
-      { kernel: k.layerNorm, args: [buf('x'), w(`${p}.ln1.w`), w(`${p}.ln1.b`), buf('xln'), int(t)], split: rowSplit(t) },
-      { kernel: k.qkv, args: [buf('xln'), w(`${p}.qkv.w`), w(`${p}.qkv.b`), buf('qkv'), none, int(t)], split: panels(3 * width, width) },
-      { kernel: attention, args: [buf('qkv'), buf('att'), buf('scores'), buf('kt')], split: { over: 'heads', parts: heads } },
-      { kernel: k.proj, args: [buf('att'), w(`${p}.proj.w`), w(`${p}.proj.b`), buf('x'), buf('x'), int(t)], split: panels(width, width) },
-      { kernel: k.layerNorm, args: [buf('x'), w(`${p}.ln2.w`), w(`${p}.ln2.b`), buf('xln'), int(t)], split: rowSplit(t) },
-      { kernel: k.fc1, args: [buf('xln'), w(`${p}.fc1.w`), w(`${p}.fc1.b`), buf('hidden'), none, int(t)], split: panels(mlp, width) },
-      { kernel: k.fc2, args: [buf('hidden'), w(`${p}.fc2.w`), w(`${p}.fc2.b`), buf('x'), buf('x'), int(t)], split: panels(width, mlp) },
+      layerNorm(k.layerNorm, 'x', `${p}.ln1`, 'xln', m),
+      linear(k.qkv, D, 3 * D, m, tiling, { a: buf('xln'), w: `${p}.qkv`, c: buf('qkv') }),
+      {
+        kernel: attention,
+        args: { qkv: buf('qkv'), out: buf('att'), scores: buf('scores'), kt: buf('kt') },
+        parts: s.heads,
+        split: 'pairs',
+        images: { count: n, strides: { qkv: s.t * 3 * D, out: s.t * D } },
+      },
+      linear(k.proj, D, D, m, tiling, { a: buf('att'), w: `${p}.proj`, c: buf('x'), res: buf('x') }),
+      layerNorm(k.layerNorm, 'x', `${p}.ln2`, 'xln', m),
+      linear(k.fc1, D, s.mlp, m, tiling, { a: buf('xln'), w: `${p}.fc1`, c: buf('hidden') }),
+      linear(k.fc2, s.mlp, D, m, tiling, { a: buf('hidden'), w: `${p}.fc2`, c: buf('x'), res: buf('x') }),
     );
   }
   return steps;
 }
 
 /**
- * Encoder on `keep` patches of the image in `pixels`, whose indices are in `ids` (in the order the
- * tokens take): patch embedding of just those patches, + their position rows, cls in front, the
- * blocks, the final norm. Output: latent [1 + keep, D].
+ * Encoder on `keep` patches of each of n images in `pixels` [n, C, H, W], whose indices are in
+ * `ids` [n, keep] (in the order the tokens take): per image, patch embedding of just those patches
+ * plus their position rows, cls in front; then the blocks and the final norm over all n·(1 + keep)
+ * tokens. Output: latent [n, 1 + keep, D].
  */
-export function encoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number): Step[] {
+export function encoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number, n = 1): Step[] {
+  const sh = shapesOf(cfg);
   const D = cfg.hiddenSize;
   const t = 1 + keep;
+  const pixels = cfg.numChannels * cfg.imageSize * cfg.imageSize;
+  const images = (strides: Record<string, number>): PerImage => ({ count: n, strides });
   return [
-    { kernel: plan.patchGather, args: [buf('pixels'), buf('ids'), int(keep), buf('patches')] },
-    { kernel: plan.patchEmbed, args: [buf('patches'), w('patch.w'), w('patch.b'), buf('x', 1, D), none, int(keep)], split: linearSplit(shapesOf(cfg).patchDim, D, plan.tiling) },
-    { kernel: plan.addPos, args: [buf('x', 1, D), w('pos'), buf('ids'), int(keep)] },
-    { copy: { weight: 'cls_pos', to: 'x' } },
-    ...blocks(plan.encoder, 'enc', cfg.numHiddenLayers, t, D, cfg.intermediateSize, cfg.numAttentionHeads, plan.tiling),
-    { kernel: plan.encoder.layerNorm, args: [buf('x'), w('norm.w'), w('norm.b'), buf('latent'), int(t)], split: rowSplit(t) },
+    { kernel: plan.patchGather, args: { pixels: buf('pixels'), ids: buf('ids'), count: int(keep), out: buf('patches') }, split: 'images', images: images({ pixels, ids: keep, out: keep * sh.patchDim }) },
+    {
+      kernel: plan.patchEmbed,
+      args: { a: buf('patches'), b: w('patch.w'), bias: w('patch.b'), c: buf('x', 1, D), res: none, m: int(keep) },
+      parts: panelCount(D, tileFor(sh.patchDim, D, plan.tiling).nr),
+      split: 'images',
+      images: images({ a: keep * sh.patchDim, c: t * D }),
+    },
+    { kernel: plan.addPos, args: { x: buf('x', 1, D), table: w('pos'), ids: buf('ids'), count: int(keep) }, split: 'images', images: images({ x: t * D, ids: keep }) },
+    { copy: { weight: 'cls_pos', to: 'x', images: { count: n, stride: t * D } } },
+    ...blocks(plan.encoder, { prefix: 'enc', layers: cfg.numHiddenLayers, t, width: D, mlp: cfg.intermediateSize, heads: cfg.numAttentionHeads }, n, plan.tiling),
+    layerNorm(plan.encoder.layerNorm, 'x', 'norm', 'latent', n * t),
   ];
 }
 
 /**
- * Decoder from latent [1 + keep, D] and ids_restore (in `ids`): embed, mask tokens and unshuffle
- * with position rows, the blocks, norm, pixel prediction. Output: pred [1 + L, p·p·C], row 0 = cls.
+ * The decoder from latent [n, 1 + keep, D] and ids_restore [n, L] (in `ids`): embed, mask tokens
+ * and unshuffle with position rows per image, the blocks, norm, pixel prediction over all n·(1 + L)
+ * tokens. Output: pred [n, 1 + L, p·p·C], each image's row 0 its cls token's.
  */
-export function decoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number): Step[] {
-  const t = 1 + shapesOf(cfg).numPatches;
+export function decoderProgram(cfg: MaeConfig, plan: KernelPlan, keep: number, n = 1): Step[] {
+  const sh = shapesOf(cfg);
+  const t = 1 + sh.numPatches;
+  const Dd = cfg.decoderHiddenSize;
   return [
-    { kernel: plan.decoderEmbed, args: [buf('latent'), w('dec_embed.w'), w('dec_embed.b'), buf('emb'), none, int(1 + keep)], split: linearSplit(cfg.hiddenSize, cfg.decoderHiddenSize, plan.tiling) },
-    { kernel: plan.unshuffle, args: [buf('emb'), w('mask_token'), w('dec_pos'), buf('ids'), int(keep), buf('x')] },
-    ...blocks(plan.decoder, 'dec', cfg.decoderNumHiddenLayers, t, cfg.decoderHiddenSize, cfg.decoderIntermediateSize, cfg.decoderNumAttentionHeads, plan.tiling),
-    { kernel: plan.decoder.layerNorm, args: [buf('x'), w('dec_norm.w'), w('dec_norm.b'), buf('xln'), int(t)], split: rowSplit(t) },
-    { kernel: plan.pred, args: [buf('xln'), w('pred.w'), w('pred.b'), buf('pred'), none, int(t)], split: linearSplit(cfg.decoderHiddenSize, shapesOf(cfg).patchDim, plan.tiling) },
+    linear(plan.decoderEmbed, cfg.hiddenSize, Dd, n * (1 + keep), plan.tiling, { a: buf('latent'), w: 'dec_embed', c: buf('emb') }),
+    {
+      kernel: plan.unshuffle,
+      args: { emb: buf('emb'), mask: w('mask_token'), pos: w('dec_pos'), idsRestore: buf('ids'), keep: int(keep), out: buf('x') },
+      split: 'images',
+      images: { count: n, strides: { emb: (1 + keep) * Dd, idsRestore: sh.numPatches, out: t * Dd } },
+    },
+    ...blocks(plan.decoder, { prefix: 'dec', layers: cfg.decoderNumHiddenLayers, t, width: Dd, mlp: cfg.decoderIntermediateSize, heads: cfg.decoderNumAttentionHeads }, n, plan.tiling),
+    layerNorm(plan.decoder.layerNorm, 'x', 'dec_norm', 'xln', n * t),
+    linear(plan.pred, Dd, sh.patchDim, n * t, plan.tiling, { a: buf('xln'), w: 'pred', c: buf('pred') }),
   ];
 }

@@ -14,6 +14,7 @@ import { BUFFER_USAGE, MAP_MODE_READ, type GpuBuffer, type GpuComputePipeline, t
 import { emitWgsl, type WgslKernel } from '../codegen/ops/index.js';
 import { type BufferName, type GemmSpec, type KernelSpec, kernelName } from '../src/plan.js';
 import type { Arg, Step } from '../src/program.js';
+import { kernelParams } from '../src/kernel-params.js';
 import { packPanelsInto } from '../src/pack.js';
 import { gelu, mulberry32 } from './reference/mae-reference.js';
 import { assertClose } from './helpers.js';
@@ -45,7 +46,7 @@ class Bench {
   async run(spec: KernelSpec, args: Arg[], out: string, length: number): Promise<{ values: Float32Array; kernel: WgslKernel | undefined }> {
     const name = kernelName(spec);
     let kernel: WgslKernel | undefined;
-    const program = await compileGpuProgram([{ kernel: name, args } as Step], new Map([[name, spec]]), {
+    const program = await compileGpuProgram([{ kernel: name, args: Object.fromEntries(kernelParams(spec).operands.map(([n], i) => [n, args[i]!])) } as Step], new Map([[name, spec]]), {
       device: this.device,
       buffer: (n: BufferName) => this.buffers.get(n)!,
       weight: (n) => this.weights.get(n)!.buffer,

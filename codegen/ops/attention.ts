@@ -5,7 +5,8 @@
  * columns of out [t, width].
  */
 import { type AttentionBackwardSpec, attentionBackwardGemms, type AttentionSpec, type SoftmaxBackwardSpec, attentionGemms, kernelName } from '../../src/plan.js';
-import { type EmittedFunction, ROW_RANGE, rowRangeBody } from './kernel-source.js';
+import { signatureOf } from '../../src/kernel-params.js';
+import { type EmittedFunction, rowRangeBody } from './kernel-source.js';
 import { type WgslKernel, WG, ceilDiv, f32Lit, u32Lit, wgslExp, wgslHeader } from './wgsl.js';
 
 export function emitAttention(s: AttentionSpec): EmittedFunction {
@@ -23,7 +24,7 @@ for (let h = h0; h < h1; h++) {
 }`;
   return {
     name: kernelName(s),
-    params: [['qkv', 'usize'], ['out', 'usize'], ['scores', 'usize'], ['kt', 'usize'], ['h0', 'i32'], ['h1', 'i32']],
+    params: signatureOf(s),
     body: body.trim(),
     doc: `out[${s.t},${width}] = softmax(Q·Kᵀ/√${s.headDim})·V over heads [h0, h1) of ${s.heads}, width ${s.headDim}; scratch scores [${s.t},${s.t}], kt [${s.headDim},${s.t}].`,
     exported: true,
@@ -105,7 +106,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 export function emitSoftmaxBackward(s: SoftmaxBackwardSpec): EmittedFunction {
   return {
     name: kernelName(s),
-    params: [['p', 'usize'], ['dp', 'usize'], ['ds', 'usize'], ...ROW_RANGE],
+    params: signatureOf(s),
     body: rowRangeBody((at, n) => `softmaxBackwardRows(${at('p', s.cols)}, ${at('dp', s.cols)}, ${at('ds', s.cols)}, ${n}, ${s.cols}, ${s.cols})`),
     doc: `ds[rows,${s.cols}] = p⊙(dp − rowsum(dp⊙p)) for rows [r0, r1); ds may be dp.`,
     exported: true,
@@ -136,7 +137,7 @@ for (let h = h0; h < h1; h++) {
 }`;
   return {
     name: kernelName(s),
-    params: [['qkv', 'usize'], ['probs', 'usize'], ['dout', 'usize'], ['dqkv', 'usize'], ['dp', 'usize'], ['vt', 'usize'], ['h0', 'i32'], ['h1', 'i32']],
+    params: signatureOf(s),
     body: body.trim(),
     doc: `dqkv[${t},${3 * width}] of attention over heads [h0, h1) of ${s.heads} (width ${d}) from qkv, the saved P [${s.heads},${t},${t}] and dout [${t},${width}]; scratch dp [${t},${t}], vt [${d},${t}] per thread.`,
     exported: true,

@@ -4,12 +4,13 @@
  * the saved pre-activation u (assembly/gelu_backward.ts, the forward's erf and exp).
  */
 import { type GeluBackwardSpec, kernelName } from '../../src/plan.js';
-import { type EmittedFunction, ROW_RANGE, rowRangeBody } from './kernel-source.js';
+import { signatureOf } from '../../src/kernel-params.js';
+import { type EmittedFunction, rowRangeBody } from './kernel-source.js';
 
 export function emitGeluBackward(s: GeluBackwardSpec): EmittedFunction {
   return {
     name: kernelName(s),
-    params: [['dy', 'usize'], ['u', 'usize'], ['dx', 'usize'], ...ROW_RANGE],
+    params: signatureOf(s),
     // Rows are contiguous: the range is one run of (r1 − r0)·width values.
     body: rowRangeBody((at, n) => `geluBackward(${at('dy', s.width)}, ${at('u', s.width)}, ${at('dx', s.width)}, (${n}) * ${s.width})`),
     doc: `dx[rows,${s.width}] = dy ⊙ GELU'(u) (exact erf GELU) for rows [r0, r1); dx may be dy.`,

@@ -13,15 +13,13 @@
  * Row remainders get a shorter tile.
  */
 import { type ColumnSumSpec, type GemmSpec, type LinearDwSpec, type LinearDxSpec, type MatmulTnSpec, kernelName } from '../../src/plan.js';
-import { type EmittedFunction, ROW_RANGE, rowRangeBody } from './kernel-source.js';
+import { signatureOf } from '../../src/kernel-params.js';
+import { type EmittedFunction, rowRangeBody } from './kernel-source.js';
 import { type WgslKernel, type WgslVariant, ceilDiv, f32Lit, u32Lit, wgslExp, wgslGelu4, wgslHeader } from './wgsl.js';
 
 /** K steps per loop iteration. */
 const UNROLL = 1;
 
-const GEMM_PARAMS = [['a', 'usize'], ['b', 'usize'], ['bias', 'usize'], ['c', 'usize'], ['res', 'usize'], ['m', 'i32']] as const;
-/** Packed GEMMs also take a range of panels [p0, p1): threads split the columns between them. */
-const PACKED_PARAMS = [...GEMM_PARAMS, ['p0', 'i32'], ['p1', 'i32']] as const;
 
 /**
  * Where A's values lie: bytes between its rows and between consecutive k, and the k count (a
@@ -144,7 +142,7 @@ export function emitGemm(s: GemmSpec, fma = false): EmittedFunction {
   const bDesc = s.packed ? `B[${s.k},${s.n}] packed in ${s.nr}-column panels` : `B[${s.k},${s.n}] (ld ${s.ldb})`;
   return {
     name: kernelName(s),
-    params: s.packed ? PACKED_PARAMS : GEMM_PARAMS,
+    params: signatureOf(s),
     body: s.packed ? packedBody(s, fma) : rowMajorBody(s, fma),
     doc: `C[${s.m ?? 'm'},${s.n}] (ld ${s.ldc}) = A[${s.m ?? 'm'},${s.k}] (ld ${s.lda}) · ${bDesc}${epi}; ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
     exported: s.m === null,
@@ -256,7 +254,7 @@ export function emitGemmWgsl(s: GemmSpec, variant: WgslVariant = {}): WgslKernel
 export function emitColumnSum(s: ColumnSumSpec): EmittedFunction {
   return {
     name: kernelName(s),
-    params: [['dy', 'usize'], ['acc', 'usize'], ...ROW_RANGE],
+    params: signatureOf(s),
     body: rowRangeBody((at, n) => `addColumnSums(${at('dy', s.width)}, acc, ${n}, ${s.width})`),
     doc: `acc[${s.width}] += Σ over rows [r0, r1) of dy[rows,${s.width}] (db of a Linear; threads: one acc each).`,
     exported: true,
@@ -284,7 +282,7 @@ export function linearDxGemm(s: LinearDxSpec): GemmSpec {
 export function emitLinearDx(s: LinearDxSpec, fma = false): EmittedFunction {
   return {
     name: kernelName(s),
-    params: [['a', 'usize'], ['b', 'usize'], ['c', 'usize'], ['m', 'i32'], ['p0', 'i32'], ['p1', 'i32']],
+    params: signatureOf(s),
     // The residual operand is dx itself: each vector is loaded before it is stored.
     body: `const res = c;\n${packedBody(linearDxGemm(s), fma)}`,
     doc: `dx c[m,${s.inDim}] ${s.accumulate ? '+=' : '='} dy a[m,${s.outDim}] · W, W [${s.outDim},${s.inDim}] at b packed by pack_row_panels in ${s.nr}-column panels; panels [p0, p1) of ${Math.ceil(s.inDim / s.nr)} (threads split dx's columns); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
@@ -338,7 +336,7 @@ export function emitLinearDw(s: LinearDwSpec, fma = false): EmittedFunction {
   ].join('\n');
   return {
     name: kernelName(s),
-    params: [['dy', 'usize'], ['x', 'usize'], ['dw', 'usize'], ['m', 'i32'], ['o0', 'i32'], ['o1', 'i32']],
+    params: signatureOf(s),
     body,
     doc: `dW[${N},${K}] += dy[m,${N}]ᵀ · x[m,${K}] over rows o0..o1 of dW (threads split them); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
     exported: true,
@@ -368,7 +366,7 @@ export function emitMatmulTn(s: MatmulTnSpec, fma = false): EmittedFunction {
   if (s.m > fullRows) L.push(`{`, pointers(String(fullRows)), columns(s.m - fullRows), `}`);
   return {
     name: kernelName(s),
-    params: [['a', 'usize'], ['b', 'usize'], ['c', 'usize']],
+    params: signatureOf(s),
     body: L.join('\n'),
     doc: `C[${s.m},${s.n}] (ld ${s.ldc}) = ${s.scale !== 1 ? `${s.scale.toPrecision(6)}·` : ''}Aᵀ·B, A stored [${s.k},${s.m}] (ld ${s.lda}), B [${s.k},${s.n}] (ld ${s.ldb}); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
     exported: false,

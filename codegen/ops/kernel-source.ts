@@ -14,8 +14,6 @@ export function bytes(count: number): number {
   return count * 4;
 }
 
-/** Parameters closing every row-wise kernel: rows [r0, r1) of `rows` (threads split the rows; one thread: 0, rows). */
-export const ROW_RANGE = [['rows', 'i32'], ['r0', 'i32'], ['r1', 'i32']] as const;
 
 /**
  * Body of a row-wise kernel: clamps r1 to rows and, when rows remain, runs `call` with `n` bound to

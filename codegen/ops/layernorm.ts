@@ -1,13 +1,14 @@
 /** LayerNorm over rows of a fixed width (assembly/layernorm.ts, specialised by literal arguments). */
 import { type LayerNormBackwardSpec, type LayerNormSpec, type LayerNormStatsSpec, kernelName } from '../../src/plan.js';
-import { type EmittedFunction, ROW_RANGE, rowRangeBody } from './kernel-source.js';
+import { signatureOf } from '../../src/kernel-params.js';
+import { type EmittedFunction, rowRangeBody } from './kernel-source.js';
 import { type WgslKernel, WG, ceilDiv, f32Lit, u32Lit, wgslHeader } from './wgsl.js';
 
 export function emitLayerNorm(s: LayerNormSpec): EmittedFunction {
   return {
     name: kernelName(s),
     // rows [r0, r1) of `rows`: threads split the rows between them (one thread: 0, rows).
-    params: [['x', 'usize'], ['w', 'usize'], ['b', 'usize'], ['out', 'usize'], ['rows', 'i32'], ['r0', 'i32'], ['r1', 'i32']],
+    params: signatureOf(s),
     body: `const end = min<i32>(r1, rows);\nif (r0 < end) layerNormRows(x + <usize>r0 * ${s.width * 4}, w, b, out + <usize>r0 * ${s.width * 4}, end - r0, ${s.width}, <f32>${s.eps});`,
     doc: `out[rows,${s.width}] = LayerNorm(x) · w + b for rows [r0, r1), eps ${s.eps}, biased variance.`,
     exported: true,
@@ -75,7 +76,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 export function emitLayerNormStats(s: LayerNormStatsSpec): EmittedFunction {
   return {
     name: kernelName(s),
-    params: [['x', 'usize'], ['w', 'usize'], ['b', 'usize'], ['out', 'usize'], ['mean', 'usize'], ['rstd', 'usize'], ...ROW_RANGE],
+    params: signatureOf(s),
     body: rowRangeBody((at, n) => `layerNormStatsRows(${at('x', s.width)}, w, b, ${at('out', s.width)}, ${at('mean', 1)}, ${at('rstd', 1)}, ${n}, ${s.width}, <f32>${s.eps})`),
     doc: `out[rows,${s.width}] = LayerNorm(x) · w + b as ${kernelName({ op: 'layernorm', width: s.width, eps: s.eps })}, and mean, rstd [rows] saved, for rows [r0, r1).`,
     exported: true,
@@ -89,7 +90,7 @@ export function emitLayerNormStats(s: LayerNormStatsSpec): EmittedFunction {
 export function emitLayerNormBackward(s: LayerNormBackwardSpec): EmittedFunction {
   return {
     name: kernelName(s),
-    params: [['dy', 'usize'], ['x', 'usize'], ['mean', 'usize'], ['rstd', 'usize'], ['w', 'usize'], ['dx', 'usize'], ['dw', 'usize'], ['db', 'usize'], ...ROW_RANGE],
+    params: signatureOf(s),
     body: rowRangeBody((at, n) => `layerNormBackwardRows(${at('dy', s.width)}, ${at('x', s.width)}, ${at('mean', 1)}, ${at('rstd', 1)}, w, ${at('dx', s.width)}, dw, db, ${n}, ${s.width})`),
     doc: `dx[rows,${s.width}] from dy, the saved x, mean, rstd and w; dw, db [${s.width}] += their row sums; rows [r0, r1); dx may be dy.`,
     exported: true,

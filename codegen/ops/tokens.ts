@@ -1,5 +1,6 @@
 /** Token movement kernels (assembly/tokens.ts, specialised by literal arguments). */
 import { type AddRowsGatheredSpec, type EncoderInputBackwardSpec, type PatchGatherSpec, type UnshuffleBackwardSpec, type UnshuffleSpec, kernelName } from '../../src/plan.js';
+import { signatureOf } from '../../src/kernel-params.js';
 import type { EmittedFunction } from './kernel-source.js';
 import { type WgslKernel, WG, ceilDiv, u32Lit, wgslHeader } from './wgsl.js';
 
@@ -7,7 +8,7 @@ export function emitPatchGather(s: PatchGatherSpec): EmittedFunction {
   const dim = s.channels * s.patch * s.patch;
   return {
     name: kernelName(s),
-    params: [['pixels', 'usize'], ['ids', 'usize'], ['count', 'i32'], ['out', 'usize']],
+    params: signatureOf(s),
     body: `patchGather(pixels, ids, count, out, ${s.channels}, ${s.patch}, ${s.grid});`,
     doc: `out[count,${dim}] = the patches ids[0..count) of a [${s.channels},${s.patch * s.grid},${s.patch * s.grid}] image, each in (c, p, q) order.`,
     exported: true,
@@ -17,7 +18,7 @@ export function emitPatchGather(s: PatchGatherSpec): EmittedFunction {
 export function emitAddRowsGathered(s: AddRowsGatheredSpec): EmittedFunction {
   return {
     name: kernelName(s),
-    params: [['x', 'usize'], ['table', 'usize'], ['ids', 'usize'], ['count', 'i32']],
+    params: signatureOf(s),
     body: `addRowsGathered(x, table, ids, count, ${s.width});`,
     doc: `x[r,${s.width}] += table[1 + ids[r]] for r < count (position embedding of the kept patches).`,
     exported: true,
@@ -27,7 +28,7 @@ export function emitAddRowsGathered(s: AddRowsGatheredSpec): EmittedFunction {
 export function emitUnshuffle(s: UnshuffleSpec): EmittedFunction {
   return {
     name: kernelName(s),
-    params: [['emb', 'usize'], ['mask', 'usize'], ['pos', 'usize'], ['idsRestore', 'usize'], ['keep', 'i32'], ['out', 'usize']],
+    params: signatureOf(s),
     body: `unshuffle(emb, mask, pos, idsRestore, keep, out, ${s.width}, ${s.numPatches});`,
     doc: `out[${1 + s.numPatches},${s.width}] = [cls, kept tokens and mask tokens in patch order] + pos.`,
     exported: true,
@@ -144,7 +145,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 export function emitUnshuffleBackward(s: UnshuffleBackwardSpec): EmittedFunction {
   return {
     name: kernelName(s),
-    params: [['dy', 'usize'], ['idsRestore', 'usize'], ['keep', 'i32'], ['de', 'usize'], ['dmask', 'usize'], ['i0', 'i32'], ['i1', 'i32']],
+    params: signatureOf(s),
     body: `unshuffleBackward(dy, idsRestore, keep, de, dmask, ${s.width}, ${s.numPatches}, i0, i1);`,
     doc: `Per image: de[1+keep,${s.width}] = dy[${1 + s.numPatches},${s.width}]'s cls and kept rows in ids_keep order; dmask[${s.width}] += its removed rows (threads: one dmask each).`,
     exported: true,
@@ -154,7 +155,7 @@ export function emitUnshuffleBackward(s: UnshuffleBackwardSpec): EmittedFunction
 export function emitEncoderInputBackward(s: EncoderInputBackwardSpec): EmittedFunction {
   return {
     name: kernelName(s),
-    params: [['dx0', 'usize'], ['idsKeep', 'usize'], ['keep', 'i32'], ['dembeds', 'usize'], ['dcls', 'usize'], ['i0', 'i32'], ['i1', 'i32']],
+    params: signatureOf(s),
     body: `encoderInputBackward(dx0, idsKeep, keep, dembeds, dcls, ${s.width}, ${s.numPatches}, i0, i1);`,
     doc: `Per image: dcls[${s.width}] += dx0[0]; dembeds[${s.numPatches},${s.width}] = dx0[1 + t] at row ids_keep[t], 0 elsewhere (threads: one dcls each).`,
     exported: true,

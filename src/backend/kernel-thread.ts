@@ -6,7 +6,7 @@
  * Atomics.waitAsync so messages arrive through the event loop (browsers). Platform-neutral: the
  * Node and browser worker entries only carry messages.
  */
-import { layoutOf } from '../plan.js';
+import { type KernelSpec, layoutOf } from '../plan.js';
 import type { Step } from '../program.js';
 import { CTRL, MESSAGES_JOB, reportThreadError } from './barrier.js';
 import { type KernelExports, type RunProgram, compileProgram } from './program-runner.js';
@@ -14,7 +14,7 @@ import { type WorkerInit, type WorkerMessage, instantiateKernels, instantiateKer
 
 export class KernelThread {
   private exports!: KernelExports;
-  private readonly steps = new Map<number, Step[]>();
+  private readonly steps = new Map<number, { steps: Step[]; specs: Record<string, KernelSpec> }>();
   private readonly programs = new Map<number, RunProgram>();
   private readonly f32: Float32Array;
   private seenJob: number;
@@ -39,7 +39,7 @@ export class KernelThread {
 
   /** Applies one host message (synchronously). */
   handle(msg: WorkerMessage): void {
-    if (msg.type === 'program') this.addProgram(msg.id, msg.steps);
+    if (msg.type === 'program') this.addProgram(msg.id, msg.steps, msg.specs);
     else if (msg.type === 'module') {
       this.exports = instantiateKernelsSync(msg.module, this.init.memory);
       this.programs.clear();
@@ -81,16 +81,17 @@ export class KernelThread {
     this.programs.clear();
   }
 
-  addProgram(id: number, steps: Step[]): void {
-    this.steps.set(id, steps);
+  addProgram(id: number, steps: Step[], specs: Record<string, KernelSpec>): void {
+    this.steps.set(id, { steps, specs });
   }
 
   private compiled(id: number): RunProgram {
     let run = this.programs.get(id);
     if (!run) {
-      const steps = this.steps.get(id);
-      if (!steps) throw new Error(`kernel thread ${this.init.index}: unknown program ${id}`);
-      run = compileProgram(steps, this.exports, layoutOf(this.init.config, this.init.threads, this.init.tiling), this.init.config, this.f32, { index: this.init.index, count: this.init.threads, ctrl: this.init.ctrl });
+      const program = this.steps.get(id);
+      if (!program) throw new Error(`kernel thread ${this.init.index}: unknown program ${id}`);
+      const layout = layoutOf(this.init.config, this.init.threads, this.init.tiling, this.init.batch);
+      run = compileProgram(program.steps, this.exports, layout, this.init.config, this.f32, { index: this.init.index, count: this.init.threads, ctrl: this.init.ctrl }, new Map(Object.entries(program.specs)));
       this.programs.set(id, run);
     }
     return run;

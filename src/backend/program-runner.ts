@@ -1,12 +1,14 @@
 /**
- * Programs (src/program.ts) → calls on one kernel instance for one thread of `count`: pointers
- * resolved once, each split step given this thread's share of panels, heads or rows (and its own
- * attention scratch), and the barriers a threaded run needs between steps.
+ * Programs (src/program.ts) → calls on one kernel instance for one thread of `count`: each step's
+ * named operands bound to the kernel's parameters (src/kernel-params.ts) and resolved to pointers
+ * once, its work divided as its split says (range parts, GEMM rows, images, image × head pairs),
+ * per-image steps advanced by their strides, and the barriers a threaded run needs between steps.
  */
 import type { MaeConfig } from '../config.js';
 import { KernelError } from '../errors.js';
-import { ARENA_BASE, type MemoryLayout, attentionScratch } from '../plan.js';
-import type { Step } from '../program.js';
+import { kernelParams } from '../kernel-params.js';
+import { ARENA_BASE, type KernelSpec, type MemoryLayout, attentionScratch } from '../plan.js';
+import { type Arg, type Split, type Step, orderedOperands } from '../program.js';
 import { barrierWait } from './barrier.js';
 
 export type KernelExports = Record<string, (...args: number[]) => unknown> & {
@@ -28,41 +30,127 @@ export function shareOf(parts: number, index: number, count: number): [number, n
 
 export type RunProgram = () => void;
 
-export function compileProgram(steps: readonly Step[], exports: KernelExports, layout: MemoryLayout, cfg: MaeConfig, f32: Float32Array, t: ThreadContext): RunProgram {
+/** Rows of a weight GEMM per call when its rows are split: A's block stays in cache across the panels. */
+const ROW_BLOCK = 64;
+
+/** Kernel specs by name: what binds a step's operands (and a GEMM's strides, for row splits). */
+export type KernelSpecs = ReadonlyMap<string, KernelSpec>;
+
+/** The specs a program's steps call (sent with it to the kernel threads). */
+export function specsOf(steps: readonly Step[], specs: KernelSpecs): Record<string, KernelSpec> {
+  const out: Record<string, KernelSpec> = {};
+  for (const s of steps) {
+    if (!('kernel' in s)) continue;
+    const spec = specs.get(s.kernel);
+    if (!spec) throw new KernelError(`program refers to kernel '${s.kernel}', which the plan does not have`);
+    out[s.kernel] = spec;
+  }
+  return out;
+}
+
+interface Call { run: () => void; split?: Split; images?: number }
+
+export function compileProgram(steps: readonly Step[], exports: KernelExports, layout: MemoryLayout, cfg: MaeConfig, f32: Float32Array, t: ThreadContext, specs: KernelSpecs): RunProgram {
   const ptr = (byteOffset: number): number => ARENA_BASE + byteOffset;
   const scratch = attentionScratch(cfg);
-  interface Call { run: () => void; split: boolean }
+  const value = (a: Arg, step: string): number => {
+    if ('buffer' in a) {
+      const r = layout.buffers[a.buffer];
+      if (!r) throw new KernelError(`program step ${step} refers to unknown buffer '${a.buffer}'`);
+      let off = r.offset + (a.row ?? 0) * (a.width ?? 0) * 4;
+      // Attention scratch: one slice per thread.
+      if (a.buffer === 'scores') off += t.index * scratch.scores * 4;
+      if (a.buffer === 'kt') off += t.index * scratch.kt * 4;
+      return ptr(off);
+    }
+    if ('weight' in a) {
+      const r = layout.weights[a.weight];
+      if (!r) throw new KernelError(`program step ${step} refers to unknown weight '${a.weight}'`);
+      return ptr(r.offset);
+    }
+    if ('int' in a) return a.int;
+    return 0;
+  };
+
   const calls: Call[] = steps.map((step): Call => {
     if ('copy' in step) {
       const src = layout.weights[step.copy.weight];
       const dst = (ARENA_BASE + layout.buffers[step.copy.to].offset) >> 2;
       const from = (ARENA_BASE + src.offset) >> 2;
-      return { run: () => { f32.copyWithin(dst, from, from + src.length); }, split: false };
+      const im = step.copy.images ?? { count: 1, stride: 0 };
+      const [i0, i1] = im.count > 1 ? shareOf(im.count, t.index, t.count) : [0, 1];
+      return {
+        run: () => { for (let i = i0; i < i1; i++) f32.copyWithin(dst + i * im.stride, from, from + src.length); },
+        split: im.count > 1 ? 'images' : undefined,
+        images: im.count,
+      };
     }
     const fn = exports[step.kernel];
     if (typeof fn !== 'function') throw new KernelError(`kernel '${step.kernel}' is not exported by the module`);
-    const args = step.args.map((a) => {
-      if ('buffer' in a) {
-        let off = layout.buffers[a.buffer].offset + (a.row ?? 0) * (a.width ?? 0) * 4;
-        // Attention scratch: one slice per thread.
-        if (a.buffer === 'scores') off += t.index * scratch.scores * 4;
-        if (a.buffer === 'kt') off += t.index * scratch.kt * 4;
-        return ptr(off);
+    const spec = specs.get(step.kernel);
+    if (!spec) throw new KernelError(`program refers to kernel '${step.kernel}', which the plan does not have`);
+    const operands = orderedOperands(step, spec);
+    const base = operands.map(([, a]) => value(a, step.kernel));
+    const hasRange = kernelParams(spec).range !== undefined;
+    const parts = step.parts ?? 0;
+    if (hasRange && !(parts > 0)) throw new KernelError(`program step ${step.kernel}: the kernel takes a range, the step gives no parts`);
+    const count = step.images?.count ?? 1;
+    // Per image: each operand's stride in bytes (pointers) — integers do not advance.
+    const strides = operands.map(([name, a]) => ('buffer' in a ? (step.images?.strides[name] ?? 0) * 4 : 0));
+    const args = (image: number): number[] => base.map((v, j) => v + image * strides[j]!);
+    const perImage = (image: number, from: number, to: number): void => {
+      const a = args(image);
+      if (hasRange) fn(...a, from, to);
+      else fn(...a);
+    };
+    const one = t.count === 1;
+    switch (step.split) {
+      case undefined:
+        return { run: () => { for (let i = 0; i < count; i++) perImage(i, 0, parts); } };
+      case 'range': {
+        const [from, to] = one ? [0, parts] : shareOf(parts, t.index, t.count);
+        return { run: from < to ? () => { for (let i = 0; i < count; i++) perImage(i, from, to); } : () => {}, split: 'range' };
       }
-      if ('weight' in a) {
-        const r = layout.weights[a.weight];
-        if (!r) throw new KernelError(`program refers to unknown weight '${a.weight}'`);
-        return ptr(r.offset);
+      case 'images': {
+        const [i0, i1] = one ? [0, count] : shareOf(count, t.index, t.count);
+        return { run: () => { for (let i = i0; i < i1; i++) perImage(i, 0, parts); }, split: 'images', images: count };
       }
-      if ('int' in a) return a.int;
-      return 0;
-    });
-    if (step.split) {
-      const [from, to] = shareOf(step.split.parts, t.index, t.count);
-      const all = [...args, from, to];
-      return { run: from < to ? () => { fn(...all); } : () => {}, split: true };
+      case 'pairs': {
+        const [q0, q1] = one ? [0, count * parts] : shareOf(count * parts, t.index, t.count);
+        return {
+          run: () => {
+            for (let q = q0; q < q1;) {
+              const image = Math.floor(q / parts);
+              const end = Math.min(q1, (image + 1) * parts);
+              perImage(image, q - image * parts, end - image * parts);
+              q = end;
+            }
+          },
+          split: 'pairs',
+        };
+      }
+      case 'rows': {
+        if (spec.op !== 'gemm' || !spec.packed || step.images) throw new KernelError(`program step ${step.kernel}: only a batch-wide weight GEMM splits its rows`);
+        const m = (step.args.m as { int: number }).int;
+        const at = Object.fromEntries(operands.map(([name], j) => [name, j])) as Record<string, number>;
+        // Whole register tiles to each thread, so its rows group as on one thread.
+        const tiles = Math.ceil(m / spec.mr);
+        const [b0, b1] = one ? [0, tiles] : shareOf(tiles, t.index, t.count);
+        const r0 = b0 * spec.mr, r1 = Math.min(m, b1 * spec.mr);
+        const a = base[at.a!]!, c = base[at.c!]!, res = base[at.res!]!;
+        const blocks: number[][] = [];
+        for (let r = r0; r < r1; r += ROW_BLOCK) {
+          const rows = Math.min(ROW_BLOCK, r1 - r);
+          const call = [...base];
+          call[at.a!] = a + r * spec.lda * 4;
+          call[at.c!] = c + r * spec.ldc * 4;
+          if (res !== 0) call[at.res!] = res + r * spec.ldr * 4;
+          call[at.m!] = rows;
+          blocks.push([...call, 0, parts]);
+        }
+        return { run: () => { for (const b of blocks) fn(...b); }, split: 'rows' };
+      }
     }
-    return { run: () => { fn(...args); }, split: false };
   });
 
   if (t.count === 1) {
@@ -71,19 +159,25 @@ export function compileProgram(steps: readonly Step[], exports: KernelExports, l
   }
   const ctrl = t.ctrl!;
   const lead = t.index === 0;
-  // Serial steps run on thread 0; a barrier before a split step that follows serial ones, and after every split step.
+  // Serial steps run on thread 0. A barrier before a split step that follows serial ones, and
+  // after every split step — except between two per-image steps over the same images: each
+  // thread then goes on with its own images, whose data no other thread touches.
+  const chained = calls.map((c, i) => {
+    const next = calls[i + 1];
+    return c.split === 'images' && next?.split === 'images' && next.images === c.images;
+  });
   return () => {
     let afterSerial = false;
-    for (const c of calls) {
+    calls.forEach((c, i) => {
       if (c.split) {
         if (afterSerial) barrierWait(ctrl, t.count);
         c.run();
-        barrierWait(ctrl, t.count);
+        if (!chained[i]) barrierWait(ctrl, t.count);
         afterSerial = false;
       } else {
         if (lead) c.run();
         afterSerial = true;
       }
-    }
+    });
   };
 }

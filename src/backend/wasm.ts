@@ -6,18 +6,19 @@
  * worker, panels and heads divided between them, barriers between steps).
  */
 import type { MaeConfig } from '../config.js';
-import { lenKeep, shapesOf } from '../config.js';
+import { checkFitsWasm32, lenKeep, shapesOf } from '../config.js';
 import { KernelError, MaskRatioError } from '../errors.js';
 import { describeServedRatios } from '../mask-ratios.js';
 import type { Manifest } from '../manifest.js';
-import { ARENA_BASE, type KernelPlan, type MemoryLayout, type Tiling, layoutOf, linearShapes, memoryPages, planKernels } from '../plan.js';
+import { ARENA_BASE, type KernelPlan, type KernelSpec, type MemoryLayout, type Tiling, defaultBatch, kernelName, largestBatch, layoutOf, linearShapes, memoryPages, planKernels } from '../plan.js';
+import { kernelParams } from '../kernel-params.js';
 import { packTasks } from '../pack.js';
 import { type Step, decoderProgram, encoderProgram } from '../program.js';
 import type { MaeWeights } from '../weights.js';
 import type { MaeBackend } from './backend.js';
 import { CTRL } from './barrier.js';
 import { isWasmMemory } from '../wasm-brand.js';
-import { type KernelExports, type RunProgram, compileProgram } from './program-runner.js';
+import { type KernelExports, type RunProgram, compileProgram, specsOf } from './program-runner.js';
 
 /** A compiled kernel module and its manifest. */
 export interface KernelModule {
@@ -47,7 +48,7 @@ export interface WorkerPool {
 
 /** What the host tells a kernel worker. */
 export type WorkerMessage =
-  | { type: 'program'; id: number; steps: Step[] }
+  | { type: 'program'; id: number; steps: Step[]; specs: Record<string, KernelSpec> }
   | { type: 'module'; module: WebAssembly.Module; encoderLengths: number[] };
 
 /** What a kernel worker starts with. */
@@ -59,6 +60,8 @@ export interface WorkerInit {
   readonly threads: number;
   readonly config: MaeConfig;
   readonly tiling: Tiling;
+  /** Images per program call the memory was laid out for. */
+  readonly batch: number;
 }
 
 export interface WasmBackendOptions {
@@ -72,6 +75,11 @@ export interface WasmBackendOptions {
   readonly extend?: (encoderLengths: number[]) => Promise<KernelModule>;
   /** Threads (> 1 needs a module built with threads and a way to start workers). */
   readonly threads?: number;
+  /**
+   * The most images one program call runs (the activations are laid out for them at load; larger
+   * batches are run in calls of this many). Default: as many as 64 MiB of activations hold, at most 64.
+   */
+  readonly batch?: number;
   readonly startWorkers?: (init: Omit<WorkerInit, 'index'>) => Promise<WorkerPool>;
   /**
    * Starts making the fresh memory resident (Node: the kernel faults its pages in on every core,
@@ -145,10 +153,12 @@ export class WasmBackend implements MaeBackend {
   private readonly layout: MemoryLayout;
   private readonly threads: number;
   private readonly tiling: Tiling;
+  readonly maxBatch: number;
   private readonly ctrl?: Int32Array;
   private pool?: WorkerPool;
   private exports!: KernelExports;
   private plan!: KernelPlan;
+  private specs: ReadonlyMap<string, KernelSpec> = new Map();
   private simd = 'simd128';
   private readonly programs = new Map<string, { id: number; run: RunProgram }>();
   private nextProgramId = 1;
@@ -160,7 +170,17 @@ export class WasmBackend implements MaeBackend {
     // The module fixes the tiles, and so the packed weights' sizes; another module for more
     // lengths (extend) is built with the same tiling.
     this.tiling = opts.kernels.manifest.tiles ?? {};
-    this.layout = layoutOf(cfg, this.threads, this.tiling);
+    if (opts.batch !== undefined && !(Number.isInteger(opts.batch) && opts.batch >= 1)) throw new KernelError(`batch must be a positive integer, got ${opts.batch}`);
+    let batch = opts.batch ?? defaultBatch(cfg, this.threads, this.tiling);
+    if (!importsMemory(opts.kernels.module)) {
+      // A WASI module brings a memory of fixed size: the batch is what it holds.
+      const fits = largestBatch(cfg, opts.kernels.manifest.memory.pages, this.threads, this.tiling);
+      if (opts.batch === undefined) batch = Math.max(1, Math.min(batch, fits));
+      else if (opts.batch > fits) throw new KernelError(`batch: ${opts.batch} images per call need more memory than this WASI module's ${opts.kernels.manifest.memory.pages} pages hold (at most ${fits})`);
+    }
+    checkFitsWasm32(cfg, this.threads, 'config', batch, this.tiling);
+    this.maxBatch = batch;
+    this.layout = layoutOf(cfg, this.threads, this.tiling, batch);
     const pages = memoryPages(this.layout);
     if (importsMemory(opts.kernels.module)) this.useMemory(new WebAssembly.Memory({ initial: pages, maximum: pages, shared: this.threads > 1 }));
     if (this.threads > 1) this.ctrl = new Int32Array(new SharedArrayBuffer(CTRL.size * 4));
@@ -171,7 +191,7 @@ export class WasmBackend implements MaeBackend {
     // The variant selected, not what the engine makes of it: relaxed_madd may or may not fuse
     // (JavaScriptCore's results are bit-identical to SIMD128's).
     const simd = this.simd === 'relaxed' ? 'relaxed SIMD' : 'SIMD128';
-    return `wasm: ${simd}, ${this.threads} thread${this.threads > 1 ? 's' : ''}, ${(pages * 65536 / 2 ** 20).toFixed(1)} MiB memory${this.ownMemory ? ' (WASI module\'s own)' : ''}`;
+    return `wasm: ${simd}, ${this.threads} thread${this.threads > 1 ? 's' : ''}, ${this.maxBatch} image${this.maxBatch > 1 ? 's' : ''} per call, ${(pages * 65536 / 2 ** 20).toFixed(1)} MiB memory${this.ownMemory ? ' (WASI module\'s own)' : ''}`;
   }
 
   private useMemory(memory: WebAssembly.Memory): void {
@@ -213,7 +233,7 @@ export class WasmBackend implements MaeBackend {
     b.f32.fill(0, staging >> 2, stagingEnd >> 2);
     if (b.threads > 1) {
       if (!opts.startWorkers) throw new KernelError(`threads: ${b.threads} needs workers, and this platform entry cannot start them`);
-      b.pool = await opts.startWorkers({ module: opts.kernels.module, memory: b.memory, ctrl: b.ctrl!, threads: b.threads, config: opts.config, tiling: b.tiling });
+      b.pool = await opts.startWorkers({ module: opts.kernels.module, memory: b.memory, ctrl: b.ctrl!, threads: b.threads, config: opts.config, tiling: b.tiling, batch: b.maxBatch });
     }
     return b;
   }
@@ -230,11 +250,16 @@ export class WasmBackend implements MaeBackend {
     // A: two rows at the start of staging; C: two rows after the widest A row.
     const c = staging + 4 * 2 * Math.max(...linearShapes(this.cfg).flat());
     for (const step of steps) {
-      if (!('kernel' in step) || step.split?.over !== 'panels' || done.has(step.kernel)) continue;
+      if (!('kernel' in step) || done.has(step.kernel)) continue;
+      const spec = this.specs.get(step.kernel);
+      if (spec?.op !== 'gemm' || !spec.packed) continue;
       done.add(step.kernel);
-      const [, w, bias] = step.args;
-      const at = (a: typeof w): number => ('weight' in a ? ARENA_BASE + this.layout.weights[a.weight].offset : 0);
-      this.exports[step.kernel](staging, at(w), at(bias), c, c, 2, 0, step.split.parts);
+      const at = (name: string): number => {
+        const a = step.args[name];
+        return a && 'weight' in a ? ARENA_BASE + this.layout.weights[a.weight].offset : 0;
+      };
+      const value: Record<string, number> = { a: staging, b: at('b'), bias: at('bias'), c, res: c, m: 2 };
+      this.exports[step.kernel](...kernelParams(spec).operands.map(([name]) => value[name]!), 0, step.parts!);
     }
   }
 
@@ -264,13 +289,14 @@ export class WasmBackend implements MaeBackend {
     }
     this.exports = exports;
     this.plan = plan;
+    this.specs = new Map(plan.specs.map((x) => [kernelName(x), x]));
     this.simd = k.manifest.simd;
     this.programs.clear();
     if (this.pool) await this.pool.broadcast({ type: 'module', module: k.module, encoderLengths: [...k.manifest.encoderLengths] });
   }
 
-  private async program(kind: 'encoder' | 'decoder', keep: number): Promise<{ id: number; run: RunProgram }> {
-    const key = `${kind}:${keep}`;
+  private async program(kind: 'encoder' | 'decoder', keep: number, n: number): Promise<{ id: number; run: RunProgram }> {
+    const key = `${kind}:${keep}:${n}`;
     let p = this.programs.get(key);
     if (p) return p;
     if (kind === 'encoder' && !this.plan.encoder.attention[1 + keep]) {
@@ -280,10 +306,10 @@ export class WasmBackend implements MaeBackend {
       }
       await this.instantiate(await this.opts.extend([...this.plan.encoderLengths, 1 + keep]));
     }
-    const steps = kind === 'encoder' ? encoderProgram(this.cfg, this.plan, keep) : decoderProgram(this.cfg, this.plan, keep);
+    const steps = kind === 'encoder' ? encoderProgram(this.cfg, this.plan, keep, n) : decoderProgram(this.cfg, this.plan, keep, n);
     const id = this.nextProgramId++;
-    if (this.pool) await this.pool.broadcast({ type: 'program', id, steps });
-    p = { id, run: compileProgram(steps, this.exports, this.layout, this.cfg, this.f32, { index: 0, count: this.threads, ctrl: this.ctrl }) };
+    if (this.pool) await this.pool.broadcast({ type: 'program', id, steps, specs: specsOf(steps, this.specs) });
+    p = { id, run: compileProgram(steps, this.exports, this.layout, this.cfg, this.f32, { index: 0, count: this.threads, ctrl: this.ctrl }, this.specs) };
     this.programs.set(key, p);
     return p;
   }
@@ -304,28 +330,39 @@ export class WasmBackend implements MaeBackend {
     (data instanceof Int32Array ? this.i32 : this.f32).set(data, (ARENA_BASE + r.offset) >> 2);
   }
 
-  private read(buffer: 'latent' | 'pred', from: number, length: number): Float32Array {
+  private read(buffer: 'latent', from: number, length: number): Float32Array {
     const at = ((ARENA_BASE + this.layout.buffers[buffer].offset) >> 2) + from;
     return this.f32.slice(at, at + length);
   }
 
-  async encode(pixels: Float32Array, ids: Int32Array): Promise<Float32Array> {
+  private checkBatch(n: number): void {
+    if (!(Number.isInteger(n) && n >= 1 && n <= this.maxBatch)) throw new KernelError(`a call runs 1 to ${this.maxBatch} images (the batch the memory was laid out for), got ${n}`);
+  }
+
+  async encode(pixels: Float32Array, ids: Int32Array, n: number): Promise<Float32Array> {
     this.checkLive();
-    const p = await this.program('encoder', ids.length);
+    this.checkBatch(n);
+    const keep = ids.length / n;
+    const p = await this.program('encoder', keep, n);
     this.write('pixels', pixels);
     this.write('ids', ids);
     this.execute(p);
-    return this.read('latent', 0, (1 + ids.length) * this.cfg.hiddenSize);
+    return this.read('latent', 0, n * (1 + keep) * this.cfg.hiddenSize);
   }
 
-  async decode(latent: Float32Array, idsRestore: Int32Array, keep: number): Promise<Float32Array> {
+  async decode(latent: Float32Array, idsRestore: Int32Array, keep: number, n: number): Promise<Float32Array> {
     this.checkLive();
-    const p = await this.program('decoder', keep);
+    this.checkBatch(n);
+    const p = await this.program('decoder', keep, n);
     this.write('latent', latent);
     this.write('ids', idsRestore);
     this.execute(p);
-    const { numPatches, patchDim } = shapesOf(this.cfg);
-    return this.read('pred', patchDim, numPatches * patchDim);
+    // pred [n, 1 + L, P] → [n, L, P]: each image's cls row dropped.
+    const { numPatches: L, patchDim: P } = shapesOf(this.cfg);
+    const out = new Float32Array(n * L * P);
+    const at = (ARENA_BASE + this.layout.buffers.pred.offset) >> 2;
+    for (let i = 0; i < n; i++) out.set(this.f32.subarray(at + (i * (1 + L) + 1) * P, at + (i + 1) * (1 + L) * P), i * L * P);
+    return out;
   }
 
   private checkLive(): void {

@@ -4,12 +4,14 @@
  * step's slice of the program's uniform buffer (u32 fields: activation element offsets, row counts),
  * bindings 1.. the step's weight and activation buffers — and its workgroup counts; each copy step
  * becomes a buffer-to-buffer copy between two passes. `split` (the WASM threads' share of panels,
- * heads or rows) does not apply: a dispatch covers the whole step.
+ * heads or rows) does not apply: a dispatch covers the whole step. Programs here are for one image
+ * (per-image steps of a count of one); the WGSL emitters read a step's operands in the kernel's
+ * parameter order (src/kernel-params.ts).
  */
 import { emitWgsl, type WgslKernel } from '../../codegen/ops/index.js';
 import { KernelError } from '../errors.js';
 import type { BufferName, KernelSpec } from '../plan.js';
-import type { Arg, Step } from '../program.js';
+import { type Arg, type Step, orderedOperands } from '../program.js';
 import { roundUp } from './webgpu-layout.js';
 import { BUFFER_USAGE, type GpuBindGroup, type GpuBuffer, type GpuCommandEncoder, type GpuComputePipeline, type GpuDevice } from './webgpu-types.js';
 
@@ -66,24 +68,27 @@ export async function compileGpuProgram(steps: readonly Step[], specs: ReadonlyM
   let uniformBytes = 0;
   for (const step of steps) {
     if ('copy' in step) {
+      if ((step.copy.images?.count ?? 1) !== 1) throw new KernelError('program copy step: the WebGPU backend runs one image per program');
       const src = res.weight(step.copy.weight);
       resolved.push({ src, dst: res.buffer(step.copy.to), bytes: res.weightLength(step.copy.weight) * 4 });
       continue;
     }
     const spec = specs.get(step.kernel);
     if (!spec) throw new KernelError(`program refers to kernel '${step.kernel}', which the plan does not have`);
-    const kernel = emitWgsl(spec, { residualInPlace: residualInPlace(spec, step.args) });
+    if ((step.images?.count ?? 1) !== 1) throw new KernelError(`program step ${step.kernel}: the WebGPU backend runs one image per program`);
+    const args = orderedOperands(step, spec).map(([, a]) => a);
+    const kernel = emitWgsl(spec, { residualInPlace: residualInPlace(spec, args) });
     const named: Record<string, number> = {};
     // u32 uniforms: written through a Uint32Array (never a float view of them).
     const values = new Uint32Array(Math.max(1, kernel.params.length));
     kernel.params.forEach((p, i) => {
-      const v = 'int' in p.from ? intOf(step.args[p.from.int], step.kernel, p.from.int) : offsetOf(step.args[p.from.offsetOf], step.kernel, p.from.offsetOf);
+      const v = 'int' in p.from ? intOf(args[p.from.int], step.kernel, p.from.int) : offsetOf(args[p.from.offsetOf], step.kernel, p.from.offsetOf);
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new KernelError(`program step ${step.kernel}: ${p.name} = ${v} is not a u32`);
       values[i] = v;
       named[p.name] = v;
     });
     const buffers = kernel.buffers.map(({ arg, write }) => {
-      const a = step.args[arg];
+      const a = args[arg];
       const b = a && 'buffer' in a ? res.buffer(a.buffer) : a && 'weight' in a ? res.weight(a.weight) : undefined;
       if (!b) throw new KernelError(`program step ${step.kernel}: argument ${arg} is not a buffer`);
       return { b, write };

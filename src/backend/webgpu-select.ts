@@ -29,8 +29,9 @@ function noted(b: MaeBackend, note: string): MaeBackend {
   return {
     kind: b.kind,
     get description() { return `${b.description} (${note})`; },
-    encode: (pixels, ids) => b.encode(pixels, ids),
-    decode: (latent, idsRestore, keep) => b.decode(latent, idsRestore, keep),
+    maxBatch: b.maxBatch,
+    encode: (pixels, ids, n) => b.encode(pixels, ids, n),
+    decode: (latent, idsRestore, keep, n) => b.decode(latent, idsRestore, keep, n),
     dispose: () => b.dispose(),
   };
 }

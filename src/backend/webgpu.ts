@@ -200,7 +200,11 @@ export class WebGpuBackend implements MaeBackend {
     }
   }
 
-  encode(pixels: Float32Array, ids: Int32Array): Promise<Float32Array> {
+  /** One image per call: the device buffers hold one image's activations. */
+  readonly maxBatch = 1;
+
+  encode(pixels: Float32Array, ids: Int32Array, n: number): Promise<Float32Array> {
+    if (n !== 1) throw new KernelError(`webgpu: one image per call, got ${n}`);
     return this.serial(async () => {
       this.checkLive();
       const p = await this.program('encoder', ids.length);
@@ -208,7 +212,8 @@ export class WebGpuBackend implements MaeBackend {
     });
   }
 
-  decode(latent: Float32Array, idsRestore: Int32Array, keep: number): Promise<Float32Array> {
+  decode(latent: Float32Array, idsRestore: Int32Array, keep: number, n: number): Promise<Float32Array> {
+    if (n !== 1) throw new KernelError(`webgpu: one image per call, got ${n}`);
     return this.serial(async () => {
       this.checkLive();
       const p = await this.program('decoder', keep);

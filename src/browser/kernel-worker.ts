@@ -27,7 +27,7 @@ scope.onmessage = (e: MessageEvent): void => {
         return;
       }
       if (!thread) throw new Error(`kernel worker: '${msg.type}' before 'start'`);
-      if (msg.type === 'program') thread.addProgram(msg.id, msg.steps);
+      if (msg.type === 'program') thread.addProgram(msg.id, msg.steps, msg.specs);
       else if (msg.type === 'module') await thread.setModule(msg.module);
       scope.postMessage({ ack: msg.type });
     } catch (err) {

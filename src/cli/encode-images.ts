@@ -5,13 +5,12 @@ import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
 import { UsageError } from '../errors.js';
 import { type ModelArgs, loadModel } from './model-args.js';
 import { type ImageSourceArgs, imageItems } from './image-sources.js';
-import { SkippedImages, pixelBatches } from './image-batches.js';
+import { DEFAULT_IMAGE_BATCH, SkippedImages, pixelBatches } from './image-batches.js';
 import { progress } from './progress.js';
 
-export interface EncodeImagesArgs extends ImageSourceArgs, Pick<ModelArgs, 'model' | 'threads' | 'device'> {
+export interface EncodeImagesArgs extends ImageSourceArgs, Pick<ModelArgs, 'model' | 'threads' | 'device' | 'batch'> {
   out: string;
   pool?: Pooling;
-  batch?: number;
 }
 
 export async function runEncodeImages(a: EncodeImagesArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
@@ -20,14 +19,14 @@ export async function runEncodeImages(a: EncodeImagesArgs, log: (line: string) =
   const pool = a.pool ?? 'mean';
   checkOutputPath(a.out);
   const items = imageItems(a);
-  const model = await loadModel(a);
+  const model = await loadModel({ ...a, batch: a.batch ?? DEFAULT_IMAGE_BATCH });
   try {
     const D = model.config.hiddenSize;
     const names: string[] = [];
     const chunks: Float32Array[] = [];
     const bar = progress('encode', items.length);
     const skipped = new SkippedImages(warn);
-    for (const b of pixelBatches(items, model, a.batch ?? 64, (why) => { skipped.skip(why); bar.tick(1); })) {
+    for (const b of pixelBatches(items, model, model.maxBatch, (why) => { skipped.skip(why); bar.tick(1); })) {
       skipped.loadedSome();
       chunks.push(await embed(model, b.pixels, { batch: b.batch, pool }));
       names.push(...b.names);

@@ -11,6 +11,9 @@ import { imagePixels } from '../patchify.js';
 /** Images per batch at most: a batch's pixels are held at once (1024 vit-mae-base images are 616 MB). */
 export const MAX_BATCH_IMAGES = 1024;
 
+/** Images per kernel call of the image commands unless --batch says otherwise. */
+export const DEFAULT_IMAGE_BATCH = 64;
+
 export interface PixelBatch {
   names: string[];
   /** [N, C, H, W] */

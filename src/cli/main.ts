@@ -18,7 +18,7 @@ import { runPreprocess } from './preprocess.js';
 import { runServe } from './serve.js';
 import { DEFAULT_FASHION_MNIST_DIR } from '../node/fashion-mnist.js';
 import { MAX_REPEATS } from '../jobs/score.js';
-import { MAX_BATCH_IMAGES } from './image-batches.js';
+import { DEFAULT_IMAGE_BATCH, MAX_BATCH_IMAGES } from './image-batches.js';
 
 const log = (line: string): void => { process.stdout.write(line + '\n'); };
 const warn = (line: string): void => { process.stderr.write(`edge-mae: ${line}\n`); };
@@ -61,6 +61,8 @@ const batch = intIn(1, MAX_BATCH_IMAGES, `an integer from 1 to ${MAX_BATCH_IMAGE
 const cores = availableParallelism();
 const threads = intIn(1, cores, `an integer from 1 to ${cores} (the cores here)`);
 
+/** Images per kernel call; image commands default to DEFAULT_IMAGE_BATCH, tensor commands to what 64 MiB of activations hold. */
+const batchOption = (): Option => new Option('--batch <n>', `images per kernel call, their memory laid out at load (images: ${DEFAULT_IMAGE_BATCH}; tensors: as many as 64 MiB of activations hold, at most 64)`).argParser(batch);
 const threadsOption = (): Option => new Option('--threads <n>', 'kernel threads sharing the model\'s memory').argParser(threads).default(1);
 const deviceOption = (): Option => new Option('--device <d>', 'backend: wasm, webgpu, or auto (WebGPU when an adapter and device can be had, else WASM)').choices(['auto', 'wasm', 'webgpu']).default('wasm');
 
@@ -116,7 +118,8 @@ export function program(): Command {
     .requiredOption('--out <file>', 'output safetensors')
     .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
     .addOption(new Option('--seed <n>', 'mask seed when the inputs have no noise').argParser(seed))
-    .action((o) => runForward({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, maskRatio: o.maskRatio, seed: o.seed, simd: simdOption(o.simd), threads: o.threads, device: o.device }, log));
+    .addOption(batchOption())
+    .action((o) => runForward({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, maskRatio: o.maskRatio, seed: o.seed, simd: simdOption(o.simd), threads: o.threads, device: o.device, batch: o.batch }, log));
 
   imageOptions(modelOptions(p.command('encode')))
     .description('embeddings of images (pooled, one per image), or with --inputs the encoder output latent_all [N,1+L,D] of pixel tensors')
@@ -124,9 +127,9 @@ export function program(): Command {
     .option('--inputs <file>', 'safetensors with pixel_values [N,C,H,W] instead of images')
     .requiredOption('--out <file>', 'output: .jsonl or .safetensors (images), .safetensors (--inputs)')
     .addOption(new Option('--pool <how>', 'pooling of the image embedding').choices(['mean', 'cls']).default('mean'))
-    .addOption(new Option('--batch <n>', 'images per batch').argParser(batch).default(64))
+    .addOption(batchOption())
     .action((images: string[], o) => (o.inputs
-      ? runEncodeTensors({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, simd: simdOption(o.simd), threads: o.threads, device: o.device }, log)
+      ? runEncodeTensors({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, simd: simdOption(o.simd), threads: o.threads, device: o.device, batch: o.batch }, log)
       : runEncodeImages({ images, threads: o.threads, device: o.device, model: o.model, out: o.out, pool: o.pool, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn)));
 
   imageOptions(p.command('reconstruct'))
@@ -140,7 +143,8 @@ export function program(): Command {
     .addOption(new Option('--seed <n>', 'mask seed').argParser(seed).default(0))
     .addOption(new Option('--scale <k>', 'nearest-neighbour enlargement of each panel (default: to ≥112 px)').argParser(scale))
     .option('--show-prediction', 'add a panel with the raw prediction (before the visible patches are pasted back)')
-    .action((images: string[], o) => runReconstruct({ images, threads: o.threads, device: o.device, model: o.model, out: o.out, maskRatio: o.maskRatio, seed: o.seed, scale: o.scale, showPrediction: o.showPrediction, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
+    .addOption(batchOption())
+    .action((images: string[], o) => runReconstruct({ images, threads: o.threads, device: o.device, batch: o.batch, model: o.model, out: o.out, maskRatio: o.maskRatio, seed: o.seed, scale: o.scale, showPrediction: o.showPrediction, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
 
   imageOptions(p.command('score'))
     .addOption(threadsOption())
@@ -153,7 +157,7 @@ export function program(): Command {
     .addOption(new Option('--seed <n>', 'mask seed').argParser(seed).default(0))
     .addOption(new Option('--format <f>', 'output format (default: from --out, else csv)').choices(['csv', 'jsonl']))
     .option('--out <file>', 'write the scores here instead of stdout')
-    .addOption(new Option('--batch <n>', 'images per batch').argParser(batch).default(64))
+    .addOption(batchOption())
     .action((images: string[], o) => runScore({ images, threads: o.threads, device: o.device, model: o.model, maskRatio: o.maskRatio, repeats: o.repeats, seed: o.seed, format: o.format, out: o.out, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
 
   p.command('preprocess')

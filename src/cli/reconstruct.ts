@@ -8,9 +8,9 @@ import { DEFAULT_SAMPLES_DIR } from '../node/paths.js';
 import { UsageError } from '../errors.js';
 import { type ModelArgs, loadModel } from './model-args.js';
 import { type ImageSourceArgs, imageItems } from './image-sources.js';
-import { SkippedImages, pixelBatches } from './image-batches.js';
+import { DEFAULT_IMAGE_BATCH, SkippedImages, pixelBatches } from './image-batches.js';
 
-export interface ReconstructArgs extends ImageSourceArgs, Pick<ModelArgs, 'model' | 'threads' | 'device'> {
+export interface ReconstructArgs extends ImageSourceArgs, Pick<ModelArgs, 'model' | 'threads' | 'device' | 'batch'> {
   out: string;
   maskRatio?: number;
   seed?: number;
@@ -22,14 +22,14 @@ export async function runReconstruct(a: ReconstructArgs, log: (line: string) => 
   if (!/\.png$/i.test(a.out)) throw new UsageError(`--out '${a.out}': the figure is a PNG file; use a .png name`);
   checkOutputPath(a.out);
   const items = imageItems(a, a.model ? undefined : DEFAULT_SAMPLES_DIR);
-  const model = await loadModel(a);
+  const model = await loadModel({ ...a, batch: a.batch ?? DEFAULT_IMAGE_BATCH });
   try {
     // Refused before any forward pass when the figure could not be held (images that fail to load only make it smaller).
     figureSize(items.length, model.config.imageSize, { scale: a.scale, showPrediction: a.showPrediction });
     const rows: Reconstruction[] = [];
     const names: string[] = [];
     const skipped = new SkippedImages(warn);
-    for (const b of pixelBatches(items, model, 64, skipped.skip)) {
+    for (const b of pixelBatches(items, model, model.maxBatch, skipped.skip)) {
       skipped.loadedSome();
       // Masks per image from (seed, position) so a figure does not change with batching.
       const seed = ((a.seed ?? 0) + b.firstIndex) >>> 0;

@@ -4,16 +4,15 @@ import { checkOutputPath, writeFileAtomic } from '../node/atomic-write.js';
 import { UsageError } from '../errors.js';
 import { type ModelArgs, loadModel } from './model-args.js';
 import { type ImageSourceArgs, imageItems } from './image-sources.js';
-import { SkippedImages, pixelBatches } from './image-batches.js';
+import { DEFAULT_IMAGE_BATCH, SkippedImages, pixelBatches } from './image-batches.js';
 import { progress } from './progress.js';
 
-export interface ScoreArgs extends ImageSourceArgs, Pick<ModelArgs, 'model' | 'threads' | 'device'> {
+export interface ScoreArgs extends ImageSourceArgs, Pick<ModelArgs, 'model' | 'threads' | 'device' | 'batch'> {
   maskRatio?: number;
   repeats?: number;
   seed?: number;
   format?: 'csv' | 'jsonl';
   out?: string;
-  batch?: number;
 }
 
 const csvField = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
@@ -23,13 +22,13 @@ export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: 
   if (format !== 'csv' && format !== 'jsonl') throw new UsageError(`--format must be csv or jsonl, got '${format}'`);
   if (a.out) checkOutputPath(a.out);
   const items = imageItems(a);
-  const model = await loadModel(a);
+  const model = await loadModel({ ...a, batch: a.batch ?? DEFAULT_IMAGE_BATCH });
   try {
     const lines: string[] = format === 'csv' ? ['image,score,loss'] : [];
     const bar = progress('score', items.length);
     let total = 0, count = 0;
     const skipped = new SkippedImages(warn);
-    for (const b of pixelBatches(items, model, a.batch ?? 64, (why) => { skipped.skip(why); bar.tick(1); })) {
+    for (const b of pixelBatches(items, model, model.maxBatch, (why) => { skipped.skip(why); bar.tick(1); })) {
       skipped.loadedSome();
       const scores = await score(model, b.pixels, { batch: b.batch, maskRatio: a.maskRatio, repeats: a.repeats, seed: a.seed, firstIndex: b.firstIndex });
       scores.forEach((s, i) => {

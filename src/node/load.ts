@@ -84,6 +84,7 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
     kernels,
     extend: (lengths) => compileKernels(config, lengths, opts.cacheDir, simd, threads > 1),
     threads,
+    batch: opts.batch,
     startWorkers: startNodeWorkers,
     prefault: prefaultMemory,
     scratch: (region) => bytes.useScratch(region),
