@@ -10,6 +10,7 @@ import '../node/index.js'; // registers the model-folder loader
 import { relaxedSimdSupported } from '../simd-support.js';
 import { runBuild } from './build.js';
 import { runForward } from './forward.js';
+import { runGradients } from './gradients.js';
 import { runEncodeTensors } from './encode.js';
 import { runEncodeImages } from './encode-images.js';
 import { runReconstruct } from './reconstruct.js';
@@ -51,6 +52,13 @@ const intIn = (min: number, max: number, range: string) => (v: string): number =
   if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be ${range}`);
   return n;
 };
+
+/** A learning rate: a finite number ≥ 0. */
+function learningRate(v: string): number {
+  const r = numberOf(v);
+  if (!Number.isFinite(r) || r < 0) throw new InvalidArgumentError('must be a finite number ≥ 0');
+  return r;
+}
 
 const seed = intIn(0, 0xffffffff, 'an integer from 0 to 2^32 − 1');
 const port = intIn(0, 65535, 'an integer from 0 to 65535');
@@ -120,6 +128,16 @@ export function program(): Command {
     .addOption(new Option('--seed <n>', 'mask seed when the inputs have no noise').argParser(seed))
     .addOption(batchOption())
     .action((o) => runForward({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, maskRatio: o.maskRatio, seed: o.seed, simd: simdOption(o.simd), threads: o.threads, device: o.device, batch: o.batch }, log));
+
+  modelOptions(p.command('gradients'))
+    .description('gradients of the MAE loss (plain and norm_pix) for every trainable parameter, and optionally one AdamW step')
+    .requiredOption('--inputs <file>', 'safetensors with pixel_values [N,C,H,W] and optionally noise [N,L]')
+    .requiredOption('--out <file>', 'output safetensors: loss, loss_norm_pix, grad/<name>, grad_norm_pix/<name> (model.safetensors names)')
+    .addOption(new Option('--adamw-step <lr>', 'also one AdamW step (MAE settings: betas 0.9/0.95, weight decay 0.05) from the weights: adamw1/<name>, loss_after_adamw1').argParser(learningRate))
+    .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
+    .addOption(new Option('--seed <n>', 'mask seed when the inputs have no noise').argParser(seed))
+    .addOption(batchOption())
+    .action((o) => runGradients({ model: o.model, weights: o.weights, config: o.config, inputs: o.inputs, out: o.out, adamwStep: o.adamwStep, maskRatio: o.maskRatio, seed: o.seed, simd: simdOption(o.simd), threads: o.threads, device: o.device, batch: o.batch }, log));
 
   imageOptions(modelOptions(p.command('encode')))
     .description('embeddings of images (pooled, one per image), or with --inputs the encoder output latent_all [N,1+L,D] of pixel tensors')
