@@ -122,3 +122,20 @@ const EXPONENT_BIAS: usize = memory.data<i32>([127, 127, 127, 127], 16);
   const onePlusErf = f32x4.add(one, f32x4.sub(one, erfc));
   return v128.bitselect(onePlusErf, erfc, f32x4.ge(x, f32x4.splat(0.0)));
 }
+
+/**
+ * out[i] = GELU(x[i]) for n values (training: fc1's pre-activation is kept, GELU applied apart);
+ * gelu4, the GEMM epilogue's function, so the values are the fused forward's. out may be x.
+ */
+@inline export function geluRows(x: usize, out: usize, n: i32): void {
+  const vecEnd = n & ~3;
+  let i = 0;
+  for (; i < vecEnd; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(out + o, gelu4(v128.load(x + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, f32x4.extract_lane(gelu4(f32x4.splat(load<f32>(x + o))), 0));
+  }
+}

@@ -43,8 +43,11 @@ import { layerNormRows } from './layernorm';
   }
 }
 
-/** dx [rows, width] from dy, the saved x, mean, rstd and w; dw, db [width] accumulated. dx may be dy. */
-@inline export function layerNormBackwardRows(dy: usize, x: usize, mean: usize, rstd: usize, w: usize, dx: usize, dw: usize, db: usize, rows: i32, width: i32): void {
+/**
+ * dx [rows, width] from dy, the saved x, mean, rstd and w; dw, db [width] accumulated. dx may be dy
+ * unless `accumulate` (dx += …: the residual stream's gradient already holds the skip path's).
+ */
+@inline export function layerNormBackwardRows(dy: usize, x: usize, mean: usize, rstd: usize, w: usize, dx: usize, dw: usize, db: usize, rows: i32, width: i32, accumulate: bool): void {
   const vecEnd = width & ~3;
   const invWidth: f32 = 1.0 / <f32>width;
   for (let r = 0; r < rows; r++) {
@@ -89,13 +92,15 @@ import { layerNormRows } from './layernorm';
       const o = <usize>i << 2;
       const xh = f32x4.mul(f32x4.sub(v128.load(x + row + o), muV), rsV);
       const g = f32x4.mul(v128.load(dy + row + o), v128.load(w + o));
-      v128.store(dx + row + o, f32x4.mul(f32x4.sub(f32x4.sub(g, mgV), f32x4.mul(xh, mgxV)), rsV));
+      const v = f32x4.mul(f32x4.sub(f32x4.sub(g, mgV), f32x4.mul(xh, mgxV)), rsV);
+      v128.store(dx + row + o, accumulate ? f32x4.add(v128.load(dx + row + o), v) : v);
     }
     for (; i < width; i++) {
       const o = <usize>i << 2;
       const xh = (load<f32>(x + row + o) - mu) * rs;
       const g = load<f32>(dy + row + o) * load<f32>(w + o);
-      store<f32>(dx + row + o, (g - mg - xh * mgx) * rs);
+      const v = (g - mg - xh * mgx) * rs;
+      store<f32>(dx + row + o, accumulate ? load<f32>(dx + row + o) + v : v);
     }
   }
 }

@@ -122,7 +122,7 @@ export async function compileAssemblyScript(source: string, simd: SimdVariant = 
  * The kernel module for a config: from the cache when present, else generated (ts-morph, loaded
  * only then), compiled and cached.
  */
-export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: readonly number[]; cacheDir?: string; force?: boolean; simd?: SimdVariant; threads?: boolean; wasi?: boolean } = {}): Promise<CompiledKernels> {
+export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: readonly number[]; cacheDir?: string; force?: boolean; simd?: SimdVariant; threads?: boolean; wasi?: boolean; training?: boolean } = {}): Promise<CompiledKernels> {
   const simd = opts.simd ?? 'simd128';
   const threads = opts.threads ?? false;
   // WASI (codegen/wasi.ts): imports only wasi_snapshot_preview1, exports a fixed memory; own cache folder.
@@ -134,14 +134,16 @@ export async function buildKernels(cfg: MaeConfig, opts: { encoderLengths?: read
   // Tiles recorded by `edge-mae build --tune` for this config apply to every build after it.
   const tuned = readTuning(cacheDir, cfg, simd);
   const tilesTag = tuned ? `-tuned${createHash('sha256').update(JSON.stringify(tuned.tiles)).digest('hex').slice(0, 6)}` : '';
-  const dir = join(cacheDir, `${hash}-${simd}${threads ? '-threads' : ''}${wasi ? `-wasi${wasiShimDigest()}` : ''}${tilesTag}-${toolchainDigest()}`);
+  const training = opts.training ?? false;
+  if (training && wasi) throw new KernelError('training kernels are built for the imported-memory module, not WASI');
+  const dir = join(cacheDir, `${hash}-${simd}${threads ? '-threads' : ''}${wasi ? `-wasi${wasiShimDigest()}` : ''}${training ? '-train' : ''}${tilesTag}-${toolchainDigest()}`);
   const wasmPath = join(dir, 'kernels.wasm');
   const manifestPath = join(dir, 'manifest.json');
   if (!opts.force && existsSync(wasmPath) && existsSync(manifestPath)) {
     return { wasm: new Uint8Array(readFileSync(wasmPath)), manifest: JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest, dir, compiled: false };
   }
   const { generateKernels } = await import('./generate.js');
-  const gen = generateKernels(cfg, lengths, simd, threads, tuned?.tiles, tuned?.tuning);
+  const gen = generateKernels(cfg, lengths, simd, threads, tuned?.tiles, tuned?.tuning, training);
   const manifest: Manifest = wasi ? { ...gen.manifest, wasi: true } : gen.manifest;
   const wasm = wasi ? await compileWasiIsolated(gen.source, simd, manifest.memory.pages) : await compileAssemblyScript(gen.source, simd, threads);
   mkdirSync(dir, { recursive: true });

@@ -5,7 +5,7 @@
 import { Project, StructureKind, type FunctionDeclarationStructure } from 'ts-morph';
 import { createHash } from 'node:crypto';
 import { type MaeConfig, toHfJson } from '../src/config.js';
-import { type KernelPlan, type KernelSpec, type Tiling, effectiveTiling, kernelName, layoutOf, memoryPages, planKernels, ARENA_BASE } from '../src/plan.js';
+import { type KernelPlan, type KernelSpec, type Tiling, effectiveTiling, kernelName, layoutOf, memoryPages, planKernels, trainingSpecs, ARENA_BASE } from '../src/plan.js';
 import { dependenciesOf, emitAssemblyScript } from './ops/index.js';
 import type { Manifest } from '../src/manifest.js';
 import type { SimdVariant } from '../src/simd-support.js';
@@ -29,6 +29,7 @@ const CORE_IMPORTS: Array<[string, string[]]> = [
 const BACKWARD_IMPORTS: Partial<Record<KernelSpec['op'], [string, string[]]>> = {
   layernorm_stats: ['./core/layernorm_backward', ['layerNormStatsRows']],
   layernorm_backward: ['./core/layernorm_backward', ['layerNormBackwardRows']],
+  gelu: ['./core/gelu', ['geluRows']],
   gelu_backward: ['./core/gelu_backward', ['geluBackward']],
   softmax_backward: ['./core/softmax', ['softmaxBackwardRows']],
   mse_loss_backward: ['./core/loss', ['mseLossBackwardRows']],
@@ -105,11 +106,13 @@ export function emitModuleSource(specs: readonly KernelSpec[], title: string, op
   return { source: header + file.getFullText(), ordered, exported };
 }
 
-export function generateKernels(cfg: MaeConfig, encoderLengths?: readonly number[], simd: SimdVariant = 'simd128', threads = false, tiling: Tiling = {}, tuning?: unknown): GeneratedModule {
+/** With `training`, the module also holds the tape-keeping forward variants and every backward kernel (trainingSpecs). */
+export function generateKernels(cfg: MaeConfig, encoderLengths?: readonly number[], simd: SimdVariant = 'simd128', threads = false, tiling: Tiling = {}, tuning?: unknown, training = false): GeneratedModule {
   const full = effectiveTiling(cfg, tiling);
   const plan = planKernels(cfg, encoderLengths, full);
   const hash = configHash(cfg, plan.encoderLengths);
-  const { source, ordered, exported } = emitModuleSource(plan.specs, `for config ${hash} (${simd}${threads ? ', threads' : ''})`, { simd });
+  const specs = training ? trainingSpecs(cfg, plan.encoderLengths, full) : plan.specs;
+  const { source, ordered, exported } = emitModuleSource(specs, `for config ${hash} (${simd}${threads ? ', threads' : ''}${training ? ', training' : ''})`, { simd });
   const layout = layoutOf(cfg, 1, full);
   const manifest: Manifest = {
     format: 'edge-mae-kernels/1',

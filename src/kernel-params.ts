@@ -27,7 +27,8 @@ export function kernelParams(s: KernelSpec): KernelParams {
       return s.packed ? { operands, range: ['p0', 'p1'] } : { operands };
     }
     case 'layernorm': return { operands: [ptr('x'), ptr('w'), ptr('b'), ptr('out'), i32('rows')], range: ['r0', 'r1'] };
-    case 'attention': return { operands: [ptr('qkv'), ptr('out'), ptr('scores'), ptr('kt')], range: ['h0', 'h1'] };
+    case 'attention': return { operands: [ptr('qkv'), ptr('out'), ptr(s.saveProbs ? 'probs' : 'scores'), ptr('kt')], range: ['h0', 'h1'] };
+    case 'gelu': return { operands: [ptr('x'), ptr('out'), i32('rows')], range: ['r0', 'r1'] };
     case 'patch_gather': return { operands: [ptr('pixels'), ptr('ids'), i32('count'), ptr('out')] };
     case 'add_rows_gathered': return { operands: [ptr('x'), ptr('table'), ptr('ids'), i32('count')] };
     case 'unshuffle': return { operands: [ptr('emb'), ptr('mask'), ptr('pos'), ptr('idsRestore'), i32('keep'), ptr('out')] };

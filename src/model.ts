@@ -20,6 +20,9 @@ import { parseConfig } from './config.js';
 import { SafetensorsFile } from './safetensors.js';
 import { firstNonFinite, loadWeights } from './weights.js';
 import { isWasmModule } from './wasm-brand.js';
+import type { NamedTensor } from './training/params.js';
+import { WasmTrainer } from './training/trainer.js';
+import { checkTrainingFits, trainingBatchThatFits } from './training/layout.js';
 
 export interface ForwardOptions {
   /** Images in `pixels` (N). */
@@ -50,6 +53,23 @@ export interface ForwardResult {
   /** Same on per-patch normalised targets (norm_pix_loss, unbiased variance). */
   lossNormPix: number;
   /** Kept patches per image. */
+  lenKeep: number;
+}
+
+export interface GradientsOptions extends ForwardOptions {
+  /** Differentiate the loss on the per-patch normalised target (norm_pix_loss) instead of plain pixels; default the config's norm_pix_loss. */
+  normPix?: boolean;
+  /** The loss over removed patches only (the paper's choice, default) or over all patches (the ablation). */
+  lossOn?: 'removed' | 'all';
+}
+
+export interface GradientsResult {
+  /** Plain-pixel loss of this forward (over `lossOn` patches). */
+  loss: number;
+  /** Normalised-pixel loss of this forward (over `lossOn` patches). */
+  lossNormPix: number;
+  /** d loss / d parameter for every trainable parameter, by model.safetensors name (query/key/value split). */
+  grads: Record<string, NamedTensor>;
   lenKeep: number;
 }
 
@@ -84,6 +104,14 @@ export interface ModelSource {
   device?: DeviceChoice;
   /** Where the GPU comes from for 'webgpu'/'auto' (default: navigator.gpu, or in Node the optional `webgpu` package). */
   gpu?: GpuSource;
+  /** For model.gradients: the plain weights and a training kernel module (Node builds one; elsewhere pass kernels.training). */
+  training?: (keep: number) => Promise<TrainingSource>;
+}
+
+/** What gradients need beyond inference: plain (not lazy) weights and a module with the training kernels. */
+export interface TrainingSource {
+  weights: MaeWeights;
+  kernels: KernelModule;
 }
 
 /**
@@ -96,7 +124,7 @@ export interface BytesSource {
   /** model.safetensors (Hugging Face or original MAE names); tensors are packed from it without copies. */
   weights: Uint8Array | ArrayBuffer;
   /** kernels.wasm (module or bytes) and its manifest.json, from `edge-mae build --out DIR`. */
-  kernels: { module: WebAssembly.Module | Uint8Array | ArrayBuffer; manifest: Manifest };
+  kernels: { module: WebAssembly.Module | Uint8Array | ArrayBuffer; manifest: Manifest; training?: { module: WebAssembly.Module | Uint8Array | ArrayBuffer; manifest: Manifest } };
   /** preprocessor_config.json's object. */
   preprocessor?: unknown;
   threads?: number;
@@ -140,7 +168,10 @@ export class MaeModel {
   /** Cores kernel threads may use (set by the Node entry; elsewhere navigator.hardwareConcurrency). */
   static availableThreads?: () => number;
 
-  private constructor(readonly config: MaeConfig, private readonly backend: MaeBackend, private readonly preprocessorJson: unknown) {
+  private trainer?: WasmTrainer;
+  private trainerPending?: Promise<WasmTrainer>;
+
+  private constructor(readonly config: MaeConfig, private readonly backend: MaeBackend, private readonly preprocessorJson: unknown, private readonly training?: (keep: number) => Promise<TrainingSource>) {
     this.shapes = shapesOf(config);
   }
 
@@ -187,7 +218,7 @@ export class MaeModel {
     } finally {
       source.release?.();
     }
-    return new MaeModel(source.config, backend, source.preprocessor);
+    return new MaeModel(source.config, backend, source.preprocessor, source.training);
   }
 
   private checkPixels(pixels: Float32Array, batch: number): void {
@@ -254,6 +285,64 @@ export class MaeModel {
     const pred = await this.forwardDecoder(latent, opts.batch, m.idsRestore, m.lenKeep);
     const { loss, lossNormPix, targetPatches } = forwardLoss(pred, pixels, m.mask, opts.batch, this.config);
     return { latent, pred, mask: m.mask, idsRestore: m.idsRestore, idsKeep: m.idsKeep, targetPatches, loss, lossNormPix, lenKeep: m.lenKeep };
+  }
+
+  /**
+   * d loss / d every trainable parameter (models_mae.py's loss, PyTorch autograd's numbers), by
+   * model.safetensors name, with both losses of the same forward. The images run in calls of the
+   * largest batch whose training memory fits wasm32 (the gradients of the pooled loss are the
+   * calls' gradients weighted by their share of the loss's patches).
+   */
+  async gradients(pixels: Float32Array, opts: GradientsOptions): Promise<GradientsResult> {
+    this.checkPixels(pixels, opts.batch);
+    const lossOn = opts.lossOn ?? 'removed';
+    if (lossOn !== 'removed' && lossOn !== 'all') throw new InputError(`lossOn must be 'removed' or 'all', got ${kindOf(lossOn)}`);
+    const m = this.randomMasking(opts.batch, opts);
+    if (m.lenKeep < 1) throw new InputError(`mask ratio ${opts.maskRatio ?? this.config.maskRatio} keeps no patch of ${this.shapes.numPatches}: the encoder needs at least one`);
+    if (lossOn === 'removed' && m.lenKeep === this.shapes.numPatches) throw new InputError('mask ratio 0 removes no patch: the loss over removed patches is 0/0; use lossOn \'all\'');
+    const trainer = await this.trainerFor(m.lenKeep, opts.batch);
+    const N = opts.batch, L = this.shapes.numPatches, keep = m.lenKeep;
+    const per = imagePixels(this.config);
+    const step = trainer.layout.batch;
+    let result: GradientsResult | undefined;
+    for (let i = 0; i < N; i += step) {
+      const n = Math.min(step, N - i);
+      const part: Masking = { ...m, idsKeep: m.idsKeep.subarray(i * keep, (i + n) * keep), idsRestore: m.idsRestore.subarray(i * L, (i + n) * L), mask: m.mask.subarray(i * L, (i + n) * L) };
+      const g = trainer.gradients(pixels.subarray(i * per, (i + n) * per), n, part, { normPix: opts.normPix ?? this.config.normPixLoss, allPatches: lossOn === 'all' });
+      // Every image weighs the same number of patches, so a call's share of the pooled loss is n/N.
+      const share = n / N;
+      if (!result) {
+        result = { loss: g.loss * share, lossNormPix: g.lossNormPix * share, grads: g.grads, lenKeep: keep };
+        if (share !== 1) for (const t of Object.values(result.grads)) for (let j = 0; j < t.data.length; j++) t.data[j]! *= share;
+      } else {
+        result.loss += g.loss * share;
+        result.lossNormPix += g.lossNormPix * share;
+        for (const [name, t] of Object.entries(g.grads)) {
+          const acc = result.grads[name]!.data;
+          for (let j = 0; j < acc.length; j++) acc[j]! += t.data[j]! * share;
+        }
+      }
+    }
+    return result!;
+  }
+
+  /** The trainer, made on first use (and again for a larger keep or batch), its memory sized for them. */
+  private async trainerFor(keep: number, batch: number): Promise<WasmTrainer> {
+    await this.trainerPending;
+    const t = this.trainer;
+    if (t && t.layout.keep >= keep && (t.layout.batch >= batch || t.layout.batch >= trainingBatchThatFits(this.config, batch, t.layout.keep, t.tilingUsed))) return t;
+    const training = this.training;
+    if (!training) throw new InputError('gradients need the training kernels: load the model in Node (they are built for its config), or pass kernels.training (a module built with training kernels)');
+    this.trainerPending = (async () => {
+      const k = Math.max(keep, t?.layout.keep ?? 0);
+      const src = await training(k);
+      const tiling = src.kernels.manifest.tiles ?? {};
+      const b = trainingBatchThatFits(this.config, Math.max(batch, t?.layout.batch ?? 0), k, tiling);
+      if (b < 1) checkTrainingFits(this.config, 1, k, tiling); // throws with the numbers
+      this.trainer = await WasmTrainer.create({ config: this.config, weights: src.weights, kernels: src.kernels, batch: b, keep: k });
+      return this.trainer;
+    })();
+    return this.trainerPending;
   }
 
   /** Feature extraction: the encoder on all patches in order (no masking) → [N, 1 + L, D]. */
@@ -346,5 +435,13 @@ async function fromBytes(s: BytesSource): Promise<ModelSource> {
   const m = s.kernels.module;
   // (The brand guard cannot narrow: bytes are structurally a WebAssembly.Module, an empty interface.)
   const module = isWasmModule(m) ? m : await WebAssembly.compile(ArrayBuffer.isView(m) ? (m as Uint8Array<ArrayBuffer>) : new Uint8Array(m as ArrayBuffer));
-  return { config, weights, kernels: { module, manifest: s.kernels.manifest }, preprocessor: s.preprocessor, threads: s.threads, batch: s.batch, startWorkers: s.startWorkers };
+  const trainingKernels = s.kernels.training;
+  const training = trainingKernels
+    ? async (_keep: number): Promise<TrainingSource> => {
+      const tm = trainingKernels.module;
+      const tmodule = isWasmModule(tm) ? tm : await WebAssembly.compile(ArrayBuffer.isView(tm) ? (tm as Uint8Array<ArrayBuffer>) : new Uint8Array(tm as ArrayBuffer));
+      return { weights: loadWeights(SafetensorsFile.parse(bytes, 'weights'), config), kernels: { module: tmodule, manifest: trainingKernels.manifest } };
+    }
+    : undefined;
+  return { config, weights, kernels: { module, manifest: s.kernels.manifest }, preprocessor: s.preprocessor, threads: s.threads, batch: s.batch, startWorkers: s.startWorkers, training };
 }

@@ -36,7 +36,14 @@ export interface GemmSpec {
   readonly packed: boolean;
 }
 export interface LayerNormSpec { readonly op: 'layernorm'; readonly width: number; readonly eps: number }
-export interface AttentionSpec { readonly op: 'attention'; readonly t: number; readonly heads: number; readonly headDim: number }
+export interface AttentionSpec {
+  readonly op: 'attention';
+  readonly t: number;
+  readonly heads: number;
+  readonly headDim: number;
+  /** Training: each head's softmax P is written to a tape [heads, t, t] (the `probs` operand) instead of a scratch, for the backward. */
+  readonly saveProbs?: boolean;
+}
 export interface PatchGatherSpec { readonly op: 'patch_gather'; readonly channels: number; readonly patch: number; readonly grid: number }
 export interface AddRowsGatheredSpec { readonly op: 'add_rows_gathered'; readonly width: number }
 export interface UnshuffleSpec { readonly op: 'unshuffle'; readonly width: number; readonly numPatches: number }
@@ -44,8 +51,10 @@ export interface UnshuffleSpec { readonly op: 'unshuffle'; readonly width: numbe
 // module carries none of them; backwardSpecs lists the ones a config's training needs.
 /** LayerNorm forward that also saves the per-row mean and rstd = 1/√(var + eps) for its backward. */
 export interface LayerNormStatsSpec { readonly op: 'layernorm_stats'; readonly width: number; readonly eps: number }
-/** dx from dy, x, mean, rstd, w; dw and db accumulated. */
-export interface LayerNormBackwardSpec { readonly op: 'layernorm_backward'; readonly width: number }
+/** dx from dy, x, mean, rstd, w; dw and db accumulated; accumulate: dx += (a residual stream's gradient), else dx =. */
+export interface LayerNormBackwardSpec { readonly op: 'layernorm_backward'; readonly width: number; readonly accumulate?: boolean }
+/** out = GELU(x) (exact erf form, the fused epilogue's function) over rows of `width`: training keeps the pre-activation. */
+export interface GeluSpec { readonly op: 'gelu'; readonly width: number }
 /** dx = dy·GELU'(u) (exact erf GELU) over rows of `width`. */
 export interface GeluBackwardSpec { readonly op: 'gelu_backward'; readonly width: number }
 /** ds = p⊙(dp − rowsum(dp⊙p)) over rows of `cols` (contiguous). */
@@ -73,7 +82,7 @@ export interface AttentionBackwardSpec { readonly op: 'attention_backward'; read
 export interface UnshuffleBackwardSpec { readonly op: 'unshuffle_backward'; readonly width: number; readonly numPatches: number }
 /** The encoder input's backward over an image range: dcls += row 0, kept rows scattered to their patches (zeros elsewhere). */
 export interface EncoderInputBackwardSpec { readonly op: 'encoder_input_backward'; readonly width: number; readonly numPatches: number }
-export type BackwardKernelSpec = UnshuffleBackwardSpec | EncoderInputBackwardSpec | LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec | MatmulTnSpec | AttentionBackwardSpec;
+export type BackwardKernelSpec = GeluSpec | UnshuffleBackwardSpec | EncoderInputBackwardSpec | LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec | MatmulTnSpec | AttentionBackwardSpec;
 export type KernelSpec = GemmSpec | LayerNormSpec | AttentionSpec | PatchGatherSpec | AddRowsGatheredSpec | UnshuffleSpec | BackwardKernelSpec;
 
 function epsTag(eps: number): string {
@@ -99,12 +108,13 @@ export function kernelName(s: KernelSpec): string {
       return parts.join('_');
     }
     case 'layernorm': return `f32_layernorm_d${s.width}_eps${epsTag(s.eps)}`;
-    case 'attention': return `f32_attention_t${s.t}_h${s.heads}_d${s.headDim}`;
+    case 'attention': return `f32_attention_t${s.t}_h${s.heads}_d${s.headDim}${s.saveProbs ? '_saveprobs' : ''}`;
     case 'patch_gather': return `f32_patch_gather_c${s.channels}_p${s.patch}_g${s.grid}`;
     case 'add_rows_gathered': return `f32_add_rows_gathered_d${s.width}`;
     case 'unshuffle': return `f32_unshuffle_d${s.width}_l${s.numPatches}`;
     case 'layernorm_stats': return `f32_layernorm_stats_d${s.width}_eps${epsTag(s.eps)}`;
-    case 'layernorm_backward': return `f32_layernorm_backward_d${s.width}`;
+    case 'layernorm_backward': return `f32_layernorm_backward_d${s.width}${s.accumulate ? '_acc' : ''}`;
+    case 'gelu': return `f32_gelu_d${s.width}`;
     case 'gelu_backward': return `f32_gelu_backward_d${s.width}`;
     case 'softmax_backward': return `f32_softmax_backward_t${s.cols}`;
     case 'mse_loss_backward': return `f32_mse_loss_backward_p${s.patchDim}${s.normPix ? '_normpix' : ''}${s.allPatches ? '_all' : ''}`;
@@ -287,8 +297,12 @@ export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] 
   for (const width of [cfg.hiddenSize, cfg.decoderHiddenSize]) {
     use({ op: 'layernorm_stats', width, eps: cfg.layerNormEps });
     use({ op: 'layernorm_backward', width });
+    use({ op: 'layernorm_backward', width, accumulate: true });
   }
-  for (const width of [cfg.intermediateSize, cfg.decoderIntermediateSize]) use({ op: 'gelu_backward', width });
+  for (const width of [cfg.intermediateSize, cfg.decoderIntermediateSize]) {
+    use({ op: 'gelu', width });
+    use({ op: 'gelu_backward', width });
+  }
   for (const cols of [...new Set([...encoderLengths, 1 + sh.numPatches])].sort((a, b) => a - b)) use({ op: 'softmax_backward', cols });
   for (const t of [...new Set(encoderLengths)].sort((a, b) => a - b)) use({ op: 'attention_backward', t, heads: cfg.numAttentionHeads, headDim: sh.headDim });
   use({ op: 'attention_backward', t: 1 + sh.numPatches, heads: cfg.decoderNumAttentionHeads, headDim: sh.decoderHeadDim });
@@ -300,6 +314,24 @@ export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] 
   // both forms: whether it adds into a residual stream's gradient is the backward program's choice.
   for (const [n, k] of linearShapes(cfg).slice(1)) for (const accumulate of [false, true]) use(linearDxSpec(k, n, accumulate));
   for (const [n, k] of linearShapes(cfg)) use(linearDwSpec(k, n));
+  return [...specs.values()];
+}
+
+/**
+ * Every kernel of a training module: the forward plan's, the forward variants that keep a tape
+ * (attention saving P; fc1 without its fused GELU, whose pre-activation the backward needs), and
+ * backwardSpecs.
+ */
+export function trainingSpecs(cfg: MaeConfig, encoderLengths: readonly number[] = defaultEncoderLengths(cfg), tiling: Tiling = {}): KernelSpec[] {
+  const sh = shapesOf(cfg);
+  const plan = planKernels(cfg, encoderLengths, tiling);
+  const specs = new Map<string, KernelSpec>(plan.specs.map((s) => [kernelName(s), s]));
+  const use = (s: KernelSpec): void => { if (!specs.has(kernelName(s))) specs.set(kernelName(s), s); };
+  for (const t of plan.encoderLengths) use({ op: 'attention', t, heads: cfg.numAttentionHeads, headDim: sh.headDim, saveProbs: true });
+  use({ op: 'attention', t: 1 + sh.numPatches, heads: cfg.decoderNumAttentionHeads, headDim: sh.decoderHeadDim, saveProbs: true });
+  use(linearSpec(cfg.hiddenSize, cfg.intermediateSize, {}, tiling));
+  use(linearSpec(cfg.decoderHiddenSize, cfg.decoderIntermediateSize, {}, tiling));
+  for (const s of backwardSpecs(cfg, plan.encoderLengths)) use(s);
   return [...specs.values()];
 }
 

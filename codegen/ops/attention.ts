@@ -12,9 +12,11 @@ import { type WgslKernel, WG, ceilDiv, f32Lit, u32Lit, wgslExp, wgslHeader } fro
 export function emitAttention(s: AttentionSpec): EmittedFunction {
   const width = s.heads * s.headDim;
   const { scores, values } = attentionGemms(s);
+  // Training keeps each head's P in the tape (probs [heads, t, t]) rather than one scratch.
+  const scoresAt = s.saveProbs ? `const scores = probs + <usize>(h * ${s.t * s.t}) * 4;\n  ` : '';
   const body = `
 for (let h = h0; h < h1; h++) {
-  const q = qkv + <usize>(h * ${s.headDim}) * 4;
+  ${scoresAt}const q = qkv + <usize>(h * ${s.headDim}) * 4;
   const k = qkv + <usize>(${width} + h * ${s.headDim}) * 4;
   const v = qkv + <usize>(${2 * width} + h * ${s.headDim}) * 4;
   transposeHead(k, ${3 * width}, kt, ${s.t}, ${s.headDim});
@@ -26,7 +28,7 @@ for (let h = h0; h < h1; h++) {
     name: kernelName(s),
     params: signatureOf(s),
     body: body.trim(),
-    doc: `out[${s.t},${width}] = softmax(Q·Kᵀ/√${s.headDim})·V over heads [h0, h1) of ${s.heads}, width ${s.headDim}; scratch scores [${s.t},${s.t}], kt [${s.headDim},${s.t}].`,
+    doc: `out[${s.t},${width}] = softmax(Q·Kᵀ/√${s.headDim})·V over heads [h0, h1) of ${s.heads}, width ${s.headDim}; ${s.saveProbs ? `P kept in probs [${s.heads},${s.t},${s.t}]` : `scratch scores [${s.t},${s.t}]`}, kt [${s.headDim},${s.t}].`,
     exported: true,
   };
 }

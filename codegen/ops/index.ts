@@ -6,7 +6,7 @@ import { KernelError } from '../../src/errors.js';
 import { emitColumnSum, emitGemm, emitGemmWgsl, emitLinearDw, emitLinearDx, emitMatmulTn } from './gemm.js';
 import { emitLayerNorm, emitLayerNormBackward, emitLayerNormStats, emitLayerNormWgsl } from './layernorm.js';
 import { emitAttention, emitAttentionBackward, emitAttentionWgsl, emitSoftmaxBackward } from './attention.js';
-import { emitGeluBackward } from './gelu.js';
+import { emitGelu, emitGeluBackward } from './gelu.js';
 import { emitMseLossBackward } from './loss.js';
 import { emitAddRowsGathered, emitAddRowsGatheredWgsl, emitEncoderInputBackward, emitUnshuffleBackward, emitPatchGather, emitPatchGatherWgsl, emitUnshuffle, emitUnshuffleWgsl } from './tokens.js';
 
@@ -28,6 +28,7 @@ export function emitAssemblyScript(s: KernelSpec, opts: EmitOptions = { fma: fal
     case 'unshuffle': return emitUnshuffle(s);
     case 'layernorm_stats': return emitLayerNormStats(s);
     case 'layernorm_backward': return emitLayerNormBackward(s);
+    case 'gelu': return emitGelu(s);
     case 'gelu_backward': return emitGeluBackward(s);
     case 'softmax_backward': return emitSoftmaxBackward(s);
     case 'mse_loss_backward': return emitMseLossBackward(s);

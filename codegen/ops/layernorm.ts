@@ -91,8 +91,8 @@ export function emitLayerNormBackward(s: LayerNormBackwardSpec): EmittedFunction
   return {
     name: kernelName(s),
     params: signatureOf(s),
-    body: rowRangeBody((at, n) => `layerNormBackwardRows(${at('dy', s.width)}, ${at('x', s.width)}, ${at('mean', 1)}, ${at('rstd', 1)}, w, ${at('dx', s.width)}, dw, db, ${n}, ${s.width})`),
-    doc: `dx[rows,${s.width}] from dy, the saved x, mean, rstd and w; dw, db [${s.width}] += their row sums; rows [r0, r1); dx may be dy.`,
+    body: rowRangeBody((at, n) => `layerNormBackwardRows(${at('dy', s.width)}, ${at('x', s.width)}, ${at('mean', 1)}, ${at('rstd', 1)}, w, ${at('dx', s.width)}, dw, db, ${n}, ${s.width}, ${s.accumulate === true})`),
+    doc: `dx[rows,${s.width}] ${s.accumulate ? '+=' : '='} the LayerNorm backward of dy, from the saved x, mean, rstd and w; dw, db [${s.width}] += their row sums; rows [r0, r1)${s.accumulate ? '' : '; dx may be dy'}.`,
     exported: true,
   };
 }

@@ -12,6 +12,7 @@ import { SafetensorsFile } from '../safetensors.js';
 import { loadWeights } from '../weights.js';
 import type { KernelModule } from '../backend/wasm.js';
 import { buildKernels } from '../../codegen/compile.js';
+import { defaultEncoderLengths } from '../plan.js';
 import { startNodeWorkers } from './threads.js';
 import { openFileSource } from './file-source.js';
 import { prefaultMemory } from './prefault.js';
@@ -19,6 +20,9 @@ import { readBytes } from './regular-file.js';
 
 /** JSON files (config.json, preprocessor_config.json) are small: anything larger is refused unread. */
 export const MAX_JSON_BYTES = 2 ** 20;
+
+/** A weights file read whole for training: wasm32 could not train a larger model anyway. */
+const MAX_TRAINING_WEIGHTS_BYTES = 2 ** 32 - 1;
 
 /** A config from a file path, a model folder, or a preset name. */
 export function readConfig(pathOrPreset: string): MaeConfig {
@@ -50,6 +54,12 @@ export function readPreprocessorJson(folder: string): unknown {
 
 export async function compileKernels(config: MaeConfig, encoderLengths?: number[], cacheDir?: string, simd: SimdVariant = chooseSimd(), threads = false): Promise<KernelModule> {
   const built = await buildKernels(config, { encoderLengths, cacheDir, simd, threads });
+  return { module: await WebAssembly.compile(built.wasm as Uint8Array<ArrayBuffer>), manifest: built.manifest };
+}
+
+/** The training kernel module for a config (forward with tape + backward kernels), built and cached like the forward's. */
+export async function compileTrainingKernels(config: MaeConfig, encoderLengths?: number[], cacheDir?: string, simd: SimdVariant = chooseSimd()): Promise<KernelModule> {
+  const built = await buildKernels(config, { encoderLengths, cacheDir, simd, training: true });
   return { module: await WebAssembly.compile(built.wasm as Uint8Array<ArrayBuffer>), manifest: built.manifest };
 }
 
@@ -90,5 +100,11 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
     scratch: (region) => bytes.useScratch(region),
     device: opts.device,
     release: () => bytes.close(),
+    // Gradients re-read the weights whole (the trainer keeps its own plain copy) and build the
+    // training module for the mask ratio asked for.
+    training: async (keep) => ({
+      weights: loadWeights(SafetensorsFile.parse(readBytes(weightsPath, 'weights', MAX_TRAINING_WEIGHTS_BYTES), weightsPath), config),
+      kernels: await compileTrainingKernels(config, [...new Set([...defaultEncoderLengths(config), 1 + keep])], opts.cacheDir, simd),
+    }),
   };
 }

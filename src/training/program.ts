@@ -1,0 +1,253 @@
+/**
+ * Training as programs: the MAE forward as a list of ops over named tensors of the tape (from the
+ * model description, as src/program.ts builds the inference forward), each op's forward kernel
+ * steps, and the backward program walked from the same list in reverse, one backward rule per op.
+ * The steps name their operands by the kernels' parameter names (src/kernel-params.ts) and run on
+ * the same runner as inference (src/backend/program-runner.ts).
+ *
+ * Gradients of activations live in a few shared buffers (`gradOf`): the residual stream's in `g`,
+ * so a residual connection's backward is the identity in place, and a LayerNorm whose input
+ * already holds the skip path's gradient adds to it (its accumulating variant). The walker tracks
+ * which tensors' gradients are live and picks write or accumulate from that.
+ */
+import type { MaeConfig } from '../config.js';
+import { shapesOf } from '../shapes.js';
+import { KernelError } from '../errors.js';
+import { type KernelSpec, type Tiling, kernelName, linearDwSpec, linearDxSpec, linearSpec, panelCount, tileFor } from '../plan.js';
+import type { Arg, KernelStep, Step } from '../program.js';
+import { dxWeight, gradBuffer } from './layout.js';
+
+const buf = (buffer: string, row = 0, width = 0): Arg => ({ buffer, row, width } as Arg);
+const w = (weight: string): Arg => ({ weight });
+const int = (n: number): Arg => ({ int: n });
+const none: Arg = { none: true };
+
+/** A Linear y[m, out] = x[m, in]·Wᵀ + b (+ res), W and b the canonical weights `${name}.w`, `${name}.b`. */
+interface LinearOp { readonly kind: 'linear'; readonly name: string; readonly x: string; readonly y: string; readonly res?: string; readonly m: number; readonly inDim: number; readonly outDim: number }
+/** y = LayerNorm(x)·w + b over rows, mean and rstd kept. */
+interface LayerNormOp { readonly kind: 'layernorm'; readonly name: string; readonly x: string; readonly y: string; readonly mean: string; readonly rstd: string; readonly rows: number; readonly width: number }
+/** out = attention(qkv) per image, P kept in `probs`. */
+interface AttentionOp { readonly kind: 'attention'; readonly qkv: string; readonly probs: string; readonly out: string; readonly images: number; readonly t: number; readonly heads: number; readonly headDim: number }
+/** h = GELU(u). */
+interface GeluOp { readonly kind: 'gelu'; readonly u: string; readonly h: string; readonly rows: number; readonly width: number }
+/** The encoder's input per image: cls_token (+ its zero pos row) in front of the kept patches' embeddings plus their pos rows. */
+interface EncoderInputOp { readonly kind: 'encoder_input'; readonly out: string; readonly images: number; readonly keep: number }
+/** The decoder's input per image: the embedded tokens and mask tokens unshuffled into patch order, plus the decoder's pos rows. */
+interface UnshuffleOp { readonly kind: 'unshuffle'; readonly emb: string; readonly out: string; readonly images: number; readonly keep: number }
+
+export type TrainingOp = LinearOp | LayerNormOp | AttentionOp | GeluOp | EncoderInputOp | UnshuffleOp;
+
+/** The forward of one pre-norm block (timm Block) on the tape of `p`, from `${p}.x` to `next`. */
+function blockOps(p: string, next: string, m: number, n: number, t: number, width: number, mlp: number, heads: number): TrainingOp[] {
+  return [
+    { kind: 'layernorm', name: `${p}.ln1`, x: `${p}.x`, y: `${p}.xln1`, mean: `${p}.mean1`, rstd: `${p}.rstd1`, rows: m, width },
+    { kind: 'linear', name: `${p}.qkv`, x: `${p}.xln1`, y: `${p}.qkv`, m, inDim: width, outDim: 3 * width },
+    { kind: 'attention', qkv: `${p}.qkv`, probs: `${p}.probs`, out: `${p}.att`, images: n, t, heads, headDim: width / heads },
+    { kind: 'linear', name: `${p}.proj`, x: `${p}.att`, y: `${p}.xmid`, res: `${p}.x`, m, inDim: width, outDim: width },
+    { kind: 'layernorm', name: `${p}.ln2`, x: `${p}.xmid`, y: `${p}.xln2`, mean: `${p}.mean2`, rstd: `${p}.rstd2`, rows: m, width },
+    { kind: 'linear', name: `${p}.fc1`, x: `${p}.xln2`, y: `${p}.u`, m, inDim: width, outDim: mlp },
+    { kind: 'gelu', u: `${p}.u`, h: `${p}.h`, rows: m, width: mlp },
+    { kind: 'linear', name: `${p}.fc2`, x: `${p}.h`, y: next, res: `${p}.xmid`, m, inDim: mlp, outDim: width },
+  ];
+}
+
+/** models_mae.py's forward_encoder and forward_decoder for n images keeping `keep` patches each, as ops over the tape. */
+export function forwardOps(cfg: MaeConfig, keep: number, n: number): TrainingOp[] {
+  const sh = shapesOf(cfg);
+  const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize;
+  const Te = 1 + keep, Td = 1 + sh.numPatches;
+  const ops: TrainingOp[] = [{ kind: 'encoder_input', out: 'enc.0.x', images: n, keep }];
+  for (let i = 0; i < cfg.numHiddenLayers; i++) ops.push(...blockOps(`enc.${i}`, `enc.${i + 1}.x`, n * Te, n, Te, D, cfg.intermediateSize, cfg.numAttentionHeads));
+  const Le = cfg.numHiddenLayers, Ld = cfg.decoderNumHiddenLayers;
+  ops.push(
+    { kind: 'layernorm', name: 'norm', x: `enc.${Le}.x`, y: 'latent', mean: 'enc.norm.mean', rstd: 'enc.norm.rstd', rows: n * Te, width: D },
+    { kind: 'linear', name: 'dec_embed', x: 'latent', y: 'emb', m: n * Te, inDim: D, outDim: Dd },
+    { kind: 'unshuffle', emb: 'emb', out: 'dec.0.x', images: n, keep },
+  );
+  for (let i = 0; i < Ld; i++) ops.push(...blockOps(`dec.${i}`, `dec.${i + 1}.x`, n * Td, n, Td, Dd, cfg.decoderIntermediateSize, cfg.decoderNumAttentionHeads));
+  ops.push(
+    { kind: 'layernorm', name: 'dec_norm', x: `dec.${Ld}.x`, y: 'dec.xln', mean: 'dec.norm.mean', rstd: 'dec.norm.rstd', rows: n * Td, width: Dd },
+    { kind: 'linear', name: 'pred', x: 'dec.xln', y: 'pred', m: n * Td, inDim: Dd, outDim: sh.patchDim },
+  );
+  return ops;
+}
+
+/**
+ * The buffer holding a tensor's gradient: the residual stream (block inputs, mid streams, outputs)
+ * shares `g`; each other kind of activation has one buffer that all layers reuse in turn.
+ */
+export function gradOf(tensor: string): string {
+  if (/^(enc|dec)\.\d+\.(x|xmid)$/.test(tensor)) return 'g';
+  if (/\.(xln1|xln2)$/.test(tensor) || tensor === 'dec.xln') return 'dxln';
+  if (/\.qkv$/.test(tensor)) return 'dqkv';
+  if (/\.att$/.test(tensor)) return 'datt';
+  if (/\.(u|h)$/.test(tensor)) return 'dh';
+  const fixed: Record<string, string> = { latent: 'dlat', emb: 'de', pred: 'dpred' };
+  const g = fixed[tensor];
+  if (!g) throw new KernelError(`training program: no gradient buffer for tensor '${tensor}'`);
+  return g;
+}
+
+/** Builds steps and records the specs they call (the program's kernel list). */
+export class StepWriter {
+  readonly steps: Step[] = [];
+  readonly specs = new Map<string, KernelSpec>();
+  constructor(readonly cfg: MaeConfig, readonly tiling: Tiling) {}
+
+  call(spec: KernelSpec, args: Record<string, Arg>, more: Omit<KernelStep, 'kernel' | 'args'> = {}): void {
+    const kernel = kernelName(spec);
+    this.specs.set(kernel, spec);
+    this.steps.push({ kernel, args, ...more });
+  }
+}
+
+/** The forward kernels of one op. */
+function forwardSteps(op: TrainingOp, s: StepWriter): void {
+  const cfg = s.cfg;
+  const sh = shapesOf(cfg);
+  switch (op.kind) {
+    case 'linear': {
+      const spec = linearSpec(op.inDim, op.outDim, { residual: op.res !== undefined }, s.tiling);
+      s.call(spec, { a: buf(op.x), b: w(`${op.name}.w`), bias: w(`${op.name}.b`), c: buf(op.y), res: op.res ? buf(op.res) : none, m: int(op.m) },
+        { parts: panelCount(op.outDim, tileFor(op.inDim, op.outDim, s.tiling).nr), split: op.m >= 64 ? 'rows' : 'range' });
+      return;
+    }
+    case 'layernorm':
+      s.call({ op: 'layernorm_stats', width: op.width, eps: cfg.layerNormEps },
+        { x: buf(op.x), w: w(`${op.name}.w`), b: w(`${op.name}.b`), out: buf(op.y), mean: buf(op.mean), rstd: buf(op.rstd), rows: int(op.rows) },
+        { parts: op.rows, split: 'range' });
+      return;
+    case 'attention': {
+      const width = op.heads * op.headDim;
+      s.call({ op: 'attention', t: op.t, heads: op.heads, headDim: op.headDim, saveProbs: true },
+        { qkv: buf(op.qkv), out: buf(op.out), probs: buf(op.probs), kt: buf('kt') },
+        { parts: op.heads, split: 'pairs', images: { count: op.images, strides: { qkv: op.t * 3 * width, out: op.t * width, probs: op.heads * op.t * op.t } } });
+      return;
+    }
+    case 'gelu':
+      s.call({ op: 'gelu', width: op.width }, { x: buf(op.u), out: buf(op.h), rows: int(op.rows) }, { parts: op.rows, split: 'range' });
+      return;
+    case 'encoder_input': {
+      const D = cfg.hiddenSize, t = 1 + op.keep, P = sh.patchDim;
+      const images = (strides: Record<string, number>) => ({ count: op.images, strides });
+      s.call({ op: 'patch_gather', channels: cfg.numChannels, patch: cfg.patchSize, grid: sh.grid },
+        { pixels: buf('pixels'), ids: buf('idsKeep'), count: int(op.keep), out: buf('patches') },
+        { split: 'images', images: images({ pixels: cfg.numChannels * cfg.imageSize ** 2, ids: op.keep, out: op.keep * P }) });
+      s.call(linearSpec(P, D, {}, s.tiling),
+        { a: buf('patches'), b: w('patch.w'), bias: w('patch.b'), c: buf(op.out, 1, D), res: none, m: int(op.keep) },
+        { parts: panelCount(D, tileFor(P, D, s.tiling).nr), split: 'images', images: images({ a: op.keep * P, c: t * D }) });
+      s.call({ op: 'add_rows_gathered', width: D }, { x: buf(op.out, 1, D), table: w('pos'), ids: buf('idsKeep'), count: int(op.keep) },
+        { split: 'images', images: images({ x: t * D, ids: op.keep }) });
+      s.steps.push({ copy: { weight: 'cls_pos', to: op.out as never, images: { count: op.images, stride: t * D } } });
+      return;
+    }
+    case 'unshuffle': {
+      const Dd = cfg.decoderHiddenSize, L = sh.numPatches;
+      s.call({ op: 'unshuffle', width: Dd, numPatches: L },
+        { emb: buf(op.emb), mask: w('mask_token'), pos: w('dec_pos'), idsRestore: buf('idsRestore'), keep: int(op.keep), out: buf(op.out) },
+        { split: 'images', images: { count: op.images, strides: { emb: (1 + op.keep) * Dd, idsRestore: L, out: (1 + L) * Dd } } });
+      return;
+    }
+  }
+}
+
+/** The forward with its tape: every op's kernels in order. */
+export function trainingForwardProgram(cfg: MaeConfig, keep: number, n: number, tiling: Tiling = {}): StepWriter {
+  const s = new StepWriter(cfg, tiling);
+  for (const op of forwardOps(cfg, keep, n)) forwardSteps(op, s);
+  return s;
+}
+
+/** Which tensors' gradient buffers hold their (partial) gradient so far. */
+class Live {
+  private readonly live = new Set<string>();
+  has(t: string): boolean { return this.live.has(t); }
+  add(t: string): void { this.live.add(t); }
+  need(t: string, what: string): void {
+    if (!this.live.has(t)) throw new KernelError(`training program: ${what} reads the gradient of '${t}', which nothing has written`);
+  }
+}
+
+/** The backward kernels of one op: parameter gradients accumulated, the input's gradient written or added. */
+function backwardSteps(op: TrainingOp, s: StepWriter, live: Live): void {
+  const cfg = s.cfg;
+  const sh = shapesOf(cfg);
+  switch (op.kind) {
+    case 'linear': {
+      live.need(op.y, op.name);
+      const dy = buf(gradOf(op.y));
+      s.call(linearDwSpec(op.inDim, op.outDim), { dy, x: buf(op.x), dw: buf(gradBuffer(`${op.name}.w`)), m: int(op.m) }, { parts: op.outDim, split: 'range' });
+      // Column sums accumulate into one bias gradient: one thread.
+      s.call({ op: 'column_sum', width: op.outDim }, { dy, acc: buf(gradBuffer(`${op.name}.b`)), rows: int(op.m) }, { parts: op.m });
+      const dx = linearDxSpec(op.inDim, op.outDim, live.has(op.x));
+      if (gradOf(op.x) === gradOf(op.y)) throw new KernelError(`training program: ${op.name}'s dx would overwrite its dy`);
+      s.call(dx, { a: dy, b: w(dxWeight(op.name)), c: buf(gradOf(op.x)), m: int(op.m) }, { parts: panelCount(op.inDim, dx.nr), split: 'range' });
+      live.add(op.x);
+      if (op.res !== undefined) {
+        // d res += d y: the identity where both live in the residual stream's buffer.
+        if (gradOf(op.res) !== gradOf(op.y) || live.has(op.res)) throw new KernelError(`training program: ${op.name}'s residual '${op.res}' is not on the stream of '${op.y}'`);
+        live.add(op.res);
+      }
+      return;
+    }
+    case 'layernorm': {
+      live.need(op.y, op.name);
+      s.call({ op: 'layernorm_backward', width: op.width, accumulate: live.has(op.x) },
+        { dy: buf(gradOf(op.y)), x: buf(op.x), mean: buf(op.mean), rstd: buf(op.rstd), w: w(`${op.name}.w`), dx: buf(gradOf(op.x)), dw: buf(gradBuffer(`${op.name}.w`)), db: buf(gradBuffer(`${op.name}.b`)), rows: int(op.rows) },
+        { parts: op.rows });
+      live.add(op.x);
+      return;
+    }
+    case 'attention': {
+      live.need(op.out, 'attention');
+      const width = op.heads * op.headDim;
+      s.call({ op: 'attention_backward', t: op.t, heads: op.heads, headDim: op.headDim },
+        { qkv: buf(op.qkv), probs: buf(op.probs), dout: buf(gradOf(op.out)), dqkv: buf(gradOf(op.qkv)), dp: buf('scores'), vt: buf('kt') },
+        { parts: op.heads, split: 'pairs', images: { count: op.images, strides: { qkv: op.t * 3 * width, probs: op.heads * op.t * op.t, dout: op.t * width, dqkv: op.t * 3 * width } } });
+      live.add(op.qkv);
+      return;
+    }
+    case 'gelu':
+      live.need(op.h, 'gelu');
+      s.call({ op: 'gelu_backward', width: op.width }, { dy: buf(gradOf(op.h)), u: buf(op.u), dx: buf(gradOf(op.u)), rows: int(op.rows) }, { parts: op.rows, split: 'range' });
+      live.add(op.u);
+      return;
+    case 'unshuffle': {
+      live.need(op.out, 'unshuffle');
+      s.call({ op: 'unshuffle_backward', width: cfg.decoderHiddenSize, numPatches: sh.numPatches },
+        { dy: buf(gradOf(op.out)), idsRestore: buf('idsRestore'), keep: int(op.keep), de: buf(gradOf(op.emb)), dmask: buf(gradBuffer('mask_token')) },
+        { parts: op.images });
+      live.add(op.emb);
+      return;
+    }
+    case 'encoder_input': {
+      live.need(op.out, 'encoder input');
+      const D = cfg.hiddenSize, t = 1 + op.keep, P = sh.patchDim;
+      const g = gradOf(op.out);
+      // The patches take no gradient (pixels); the position rows are frozen. The gather's backward
+      // is a scatter into zeros, so the patch embedding's gradients sum over the kept rows alone.
+      s.call({ op: 'column_sum', width: D }, { dy: buf(g), acc: buf(gradBuffer('cls_pos')), rows: int(1) }, { parts: 1, images: { count: op.images, strides: { dy: t * D } } });
+      s.call(linearDwSpec(P, D), { dy: buf(g, 1, D), x: buf('patches'), dw: buf(gradBuffer('patch.w')), m: int(op.keep) },
+        { parts: D, images: { count: op.images, strides: { dy: t * D, x: op.keep * P } } });
+      s.call({ op: 'column_sum', width: D }, { dy: buf(g, 1, D), acc: buf(gradBuffer('patch.b')), rows: int(op.keep) }, { parts: op.keep, images: { count: op.images, strides: { dy: t * D } } });
+      return;
+    }
+  }
+}
+
+/**
+ * d loss / d pred from the masked MSE (the loss weight per pred row: 0 for each image's cls row,
+ * the mask or 1 for its patches), then the backward of every op in reverse. Parameter gradients
+ * accumulate: the caller zeroes them first.
+ */
+export function trainingBackwardProgram(cfg: MaeConfig, keep: number, n: number, normPix: boolean, tiling: Tiling = {}): StepWriter {
+  const s = new StepWriter(cfg, tiling);
+  const sh = shapesOf(cfg);
+  const rows = n * (1 + sh.numPatches);
+  s.call({ op: 'mse_loss_backward', patchDim: sh.patchDim, normPix, allPatches: false },
+    { pred: buf('pred'), target: buf('target'), mask: buf('weight'), dpred: buf(gradOf('pred')), rows: int(rows) }, { parts: rows, split: 'range' });
+  const live = new Live();
+  live.add('pred');
+  for (const op of forwardOps(cfg, keep, n).reverse()) backwardSteps(op, s, live);
+  return s;
+}
