@@ -28,6 +28,8 @@ const EPS = 1e-6;
 const specs: BackwardKernelSpec[] = WIDTHS.flatMap((w): BackwardKernelSpec[] => [
   { op: 'layernorm_stats', width: w, eps: EPS },
   { op: 'layernorm_backward', width: w },
+  { op: 'layernorm_backward', width: w, accumulate: true },
+  { op: 'gelu', width: w },
   { op: 'gelu_backward', width: w },
   { op: 'softmax_backward', cols: w },
   ...[false, true].flatMap((normPix) => [false, true].map((allPatches): BackwardKernelSpec => ({ op: 'mse_loss_backward', patchDim: w, normPix, allPatches }))),
@@ -112,6 +114,58 @@ for (const W of WIDTHS) {
       assertWithin(arena.view(dy, n), g.dx, tolDx, `dx in place w=${W} rows=${rows}`);
       assertWithin(arena.view(db2, W), g.db, (i) => (rows + 2) * U * sumAbs((t, j) => DY[t * W + j]!, i), 'db in place');
       assert.ok(arena.guardIntact(dy, n));
+      // Accumulating (the residual stream's gradient already holds the skip path's): dx += the same values.
+      const skip = arena.alloc(n, rand);
+      const SKIP = arena.copy(skip, n);
+      split(fns[kernelName({ op: 'layernorm_backward', width: W, accumulate: true })]!, [arena.alloc(n, (i) => DY[i]!), x, mean, rstd, w, skip, arena.alloc(W, () => 0), arena.alloc(W, () => 0)], rows);
+      const tolAcc = (i: number): number => tolDx(i) + 2 * U * (Math.abs(SKIP[i]!) + Math.abs(g.dx[i]!));
+      assertWithin(arena.view(skip, n), g.dx.map((v, i) => v + SKIP[i]!), tolAcc, `dx accumulated w=${W} rows=${rows}`);
+      assertCaught(arena.view(skip, n), g.dx, tolAcc, 'LayerNorm backward that overwrites the skip path');
+      assert.ok(arena.guardIntact(skip, n));
+    }
+  });
+}
+
+/** Erf GELU in float64 (torch's nn.GELU()), and the tanh form a kernel could wrongly use (below). */
+const geluErf = (x: number): number => 0.5 * x * (1 + erf(x / Math.SQRT2));
+/** erf(x) to ~1e-15 by its Taylor series (|x| < 3) or the asymptotic continued fraction of erfc. */
+function erf(x: number): number {
+  const a = Math.abs(x);
+  if (a < 3) {
+    let term = a, sum = a;
+    for (let k = 1; k < 200; k++) {
+      term *= -a * a / k;
+      const t = term / (2 * k + 1);
+      sum += t;
+      if (Math.abs(t) < 1e-17) break;
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc(a) = e^{-a²}/√π · 1/(a + 1/2/(a + 1/(a + 3/2/(a + …)))), 60 terms.
+  let f = a;
+  for (let k = 60; k >= 1; k--) f = a + (k / 2) / f;
+  return Math.sign(x) * (1 - Math.exp(-a * a) / Math.sqrt(Math.PI) / f);
+}
+const geluTanh = (x: number): number => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+
+for (const W of WIDTHS) {
+  test(`GELU on its own (training's fc1 keeps its pre-activation), width ${W}: the exact erf GELU, in place too; a tanh GELU fails the bound`, async () => {
+    const { arena, fns } = await kernels();
+    const rand = rng(W * 7 + 1);
+    for (const rows of ROWS) {
+      const n = rows * W;
+      const x = arena.alloc(n, () => rand() * 6);
+      const out = arena.alloc(n);
+      const X = arena.copy(x, n);
+      split(fns[kernelName({ op: 'gelu', width: W })]!, [x, out], rows);
+      const ref = Float64Array.from(X, geluErf);
+      // The forward GELU's float32 error (assembly/gelu.ts) is a few ulps of max(|x|, 1).
+      const tol = (i: number): number => 1e-6 * (1 + Math.abs(X[i]!));
+      assertWithin(arena.view(out, n), ref, tol, `gelu w=${W} rows=${rows}`);
+      assertCaught(arena.view(out, n), Float64Array.from(X, geluTanh), tol, 'tanh GELU');
+      assert.ok(arena.guardIntact(out, n));
+      split(fns[kernelName({ op: 'gelu', width: W })]!, [x, x], rows);
+      assert.deepEqual(arena.view(x, n), arena.view(out, n), 'in place: the same values');
     }
   });
 }
