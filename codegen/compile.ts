@@ -74,7 +74,8 @@ export function toolchainDigest(asconfig: string = asconfigText()): string {
   };
   walk(CORE_DIR);
   walk(here);
-  h.update(readFileSync(join(PACKAGE_ROOT, 'dist', 'src', 'plan.js')));
+  // What decides the kernels' sources outside codegen/: the plan, the parameter lists, the training programs.
+  for (const f of ['plan.js', 'kernel-params.js', join('training', 'program.js'), join('training', 'specs.js')]) h.update(readFileSync(join(PACKAGE_ROOT, 'dist', 'src', f)));
   const digest = h.digest('hex').slice(0, 12);
   digests.set(asconfig, digest);
   return digest;

@@ -5,7 +5,8 @@
 import { Project, StructureKind, type FunctionDeclarationStructure } from 'ts-morph';
 import { createHash } from 'node:crypto';
 import { type MaeConfig, toHfJson } from '../src/config.js';
-import { type KernelPlan, type KernelSpec, type Tiling, effectiveTiling, kernelName, layoutOf, memoryPages, planKernels, trainingSpecs, ARENA_BASE } from '../src/plan.js';
+import { type KernelPlan, type KernelSpec, type Tiling, effectiveTiling, kernelName, layoutOf, memoryPages, planKernels, ARENA_BASE } from '../src/plan.js';
+import { trainingSpecs } from '../src/training/specs.js';
 import { dependenciesOf, emitAssemblyScript } from './ops/index.js';
 import type { Manifest } from '../src/manifest.js';
 import type { SimdVariant } from '../src/simd-support.js';

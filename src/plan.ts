@@ -317,24 +317,6 @@ export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] 
   return [...specs.values()];
 }
 
-/**
- * Every kernel of a training module: the forward plan's, the forward variants that keep a tape
- * (attention saving P; fc1 without its fused GELU, whose pre-activation the backward needs), and
- * backwardSpecs.
- */
-export function trainingSpecs(cfg: MaeConfig, encoderLengths: readonly number[] = defaultEncoderLengths(cfg), tiling: Tiling = {}): KernelSpec[] {
-  const sh = shapesOf(cfg);
-  const plan = planKernels(cfg, encoderLengths, tiling);
-  const specs = new Map<string, KernelSpec>(plan.specs.map((s) => [kernelName(s), s]));
-  const use = (s: KernelSpec): void => { if (!specs.has(kernelName(s))) specs.set(kernelName(s), s); };
-  for (const t of plan.encoderLengths) use({ op: 'attention', t, heads: cfg.numAttentionHeads, headDim: sh.headDim, saveProbs: true });
-  use({ op: 'attention', t: 1 + sh.numPatches, heads: cfg.decoderNumAttentionHeads, headDim: sh.decoderHeadDim, saveProbs: true });
-  use(linearSpec(cfg.hiddenSize, cfg.intermediateSize, {}, tiling));
-  use(linearSpec(cfg.decoderHiddenSize, cfg.decoderIntermediateSize, {}, tiling));
-  for (const s of backwardSpecs(cfg, plan.encoderLengths)) use(s);
-  return [...specs.values()];
-}
-
 /** A region of linear memory: byte offset from the arena base and length in f32/i32 elements. */
 export interface Region { readonly offset: number; readonly length: number }
 
