@@ -31,6 +31,7 @@ const BACKWARD_IMPORTS: Partial<Record<KernelSpec['op'], [string, string[]]>> = 
   layernorm_stats: ['./core/layernorm_backward', ['layerNormStatsRows']],
   layernorm_backward: ['./core/layernorm_backward', ['layerNormBackwardRows']],
   gelu: ['./core/gelu', ['geluRows']],
+  adamw: ['./core/adamw', ['adamwStep']],
   gelu_backward: ['./core/gelu_backward', ['geluBackward']],
   softmax_backward: ['./core/softmax', ['softmaxBackwardRows']],
   mse_loss_backward: ['./core/loss', ['mseLossBackwardRows']],

@@ -6,7 +6,7 @@
  */
 import type { KernelSpec } from './plan.js';
 
-export type ParamType = 'usize' | 'i32';
+export type ParamType = 'usize' | 'i32' | 'f32';
 export type KernelParam = readonly [name: string, type: ParamType];
 
 export interface KernelParams {
@@ -18,6 +18,7 @@ export interface KernelParams {
 
 const ptr = (name: string): KernelParam => [name, 'usize'];
 const i32 = (name: string): KernelParam => [name, 'i32'];
+const f32 = (name: string): KernelParam => [name, 'f32'];
 
 export function kernelParams(s: KernelSpec): KernelParams {
   switch (s.op) {
@@ -28,6 +29,7 @@ export function kernelParams(s: KernelSpec): KernelParams {
     }
     case 'layernorm': return { operands: [ptr('x'), ptr('w'), ptr('b'), ptr('out'), i32('rows')], range: ['r0', 'r1'] };
     case 'attention': return { operands: [ptr('qkv'), ptr('out'), ptr(s.saveProbs ? 'probs' : 'scores'), ptr('kt')], range: ['h0', 'h1'] };
+    case 'adamw': return { operands: [ptr('p'), ptr('g'), ptr('m'), ptr('v'), i32('n'), ...['decay', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'sqrtBc2', 'eps', 'stepSize'].map(f32)], range: ['i0', 'i1'] };
     case 'gelu': return { operands: [ptr('x'), ptr('out'), i32('rows')], range: ['r0', 'r1'] };
     case 'patch_gather': return { operands: [ptr('pixels'), ptr('ids'), i32('count'), ptr('out')] };
     case 'add_rows_gathered': return { operands: [ptr('x'), ptr('table'), ptr('ids'), i32('count')] };

@@ -53,6 +53,8 @@ export interface UnshuffleSpec { readonly op: 'unshuffle'; readonly width: numbe
 export interface LayerNormStatsSpec { readonly op: 'layernorm_stats'; readonly width: number; readonly eps: number }
 /** dx from dy, x, mean, rstd, w; dw and db accumulated; accumulate: dx += (a residual stream's gradient), else dx =. */
 export interface LayerNormBackwardSpec { readonly op: 'layernorm_backward'; readonly width: number; readonly accumulate?: boolean }
+/** One AdamW step over a run of the flat parameter arena (p, g, m, v alike laid out): no shape, n at run time. */
+export interface AdamWSpec { readonly op: 'adamw' }
 /** out = GELU(x) (exact erf form, the fused epilogue's function) over rows of `width`: training keeps the pre-activation. */
 export interface GeluSpec { readonly op: 'gelu'; readonly width: number }
 /** dx = dy·GELU'(u) (exact erf GELU) over rows of `width`. */
@@ -82,7 +84,7 @@ export interface AttentionBackwardSpec { readonly op: 'attention_backward'; read
 export interface UnshuffleBackwardSpec { readonly op: 'unshuffle_backward'; readonly width: number; readonly numPatches: number }
 /** The encoder input's backward over an image range: dcls += row 0, kept rows scattered to their patches (zeros elsewhere). */
 export interface EncoderInputBackwardSpec { readonly op: 'encoder_input_backward'; readonly width: number; readonly numPatches: number }
-export type BackwardKernelSpec = GeluSpec | UnshuffleBackwardSpec | EncoderInputBackwardSpec | LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec | MatmulTnSpec | AttentionBackwardSpec;
+export type BackwardKernelSpec = AdamWSpec | GeluSpec | UnshuffleBackwardSpec | EncoderInputBackwardSpec | LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec | MatmulTnSpec | AttentionBackwardSpec;
 export type KernelSpec = GemmSpec | LayerNormSpec | AttentionSpec | PatchGatherSpec | AddRowsGatheredSpec | UnshuffleSpec | BackwardKernelSpec;
 
 function epsTag(eps: number): string {
@@ -115,6 +117,7 @@ export function kernelName(s: KernelSpec): string {
     case 'layernorm_stats': return `f32_layernorm_stats_d${s.width}_eps${epsTag(s.eps)}`;
     case 'layernorm_backward': return `f32_layernorm_backward_d${s.width}${s.accumulate ? '_acc' : ''}`;
     case 'gelu': return `f32_gelu_d${s.width}`;
+    case 'adamw': return 'f32_adamw';
     case 'gelu_backward': return `f32_gelu_backward_d${s.width}`;
     case 'softmax_backward': return `f32_softmax_backward_t${s.cols}`;
     case 'mse_loss_backward': return `f32_mse_loss_backward_p${s.patchDim}${s.normPix ? '_normpix' : ''}${s.allPatches ? '_all' : ''}`;

@@ -173,3 +173,37 @@ test('training memory past wasm32 is refused with the numbers and the largest ba
   assert.throws(() => checkTrainingFits(base, fits + 1, keep), (e: unknown) => e instanceof ConfigError && /more than wasm32's 4 GiB/.test((e as Error).message) && (e as Error).message.includes(`at most ${fits} images per call fit`));
   assert.equal(trainingBatchThatFits(preset('vit-mae-huge'), 1, lenKeep(256, 0.75)), 0, 'huge cannot train in wasm32');
 });
+
+for (const name of ['tiny', 'small'] as const) {
+  test(`${name}: the AdamW kernel over the parameter arena, fed the golden gradients, gives adamw1 (within 5e-7) and loss_after_adamw1 (within 1e-5); without weight decay it does not`, async () => {
+    const { io } = goldenCase(name);
+    const file = readTensors(join(GOLDEN, name, 'grads.safetensors'));
+    const grads = Object.fromEntries(file.names().filter((k) => k.startsWith('grad/')).map((k) => [k.slice(5), file.f32(k)]));
+    const lr = Number(file.metadata.lr);
+    const worstStep = async (weightDecay: number): Promise<{ worst: number; lossAfter: number }> => {
+      const model = await MaeModel.load({ model: join(GOLDEN, name) });
+      try {
+        const pixels = io.f32('pixel_values'), noise = io.f32('noise');
+        await model.gradients(pixels, { batch: 2, noise });
+        const trainer = (model as unknown as { trainer: import('../src/training/trainer.js').WasmTrainer }).trainer;
+        trainer.setGradients(grads);
+        trainer.step({ lr, weightDecay });
+        assert.equal(trainer.steps, 1);
+        let worst = 0;
+        for (const [k, p] of Object.entries(trainer.namedParams())) {
+          const g = file.f32(`adamw1/${k}`);
+          for (let i = 0; i < g.length; i++) worst = Math.max(worst, Math.abs(p.data[i]! - g[i]!));
+        }
+        const after = await model.gradients(pixels, { batch: 2, noise });
+        return { worst, lossAfter: after.loss };
+      } finally {
+        model.dispose();
+      }
+    };
+    const { worst, lossAfter } = await worstStep(0.05);
+    assert.ok(worst <= 5e-7, `adamw1: worst |Δ| ${worst}`);
+    const golden = file.f32('loss_after_adamw1')[0]!;
+    assert.ok(Math.abs(lossAfter - golden) <= 1e-5, `loss_after_adamw1 ${lossAfter} vs ${golden}`);
+    assert.ok((await worstStep(0)).worst > 5e-7, 'no weight decay passes the adamw1 check');
+  });
+}

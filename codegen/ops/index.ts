@@ -7,6 +7,7 @@ import { emitColumnSum, emitGemm, emitGemmWgsl, emitLinearDw, emitLinearDx, emit
 import { emitLayerNorm, emitLayerNormBackward, emitLayerNormStats, emitLayerNormWgsl } from './layernorm.js';
 import { emitAttention, emitAttentionBackward, emitAttentionWgsl, emitSoftmaxBackward } from './attention.js';
 import { emitGelu, emitGeluBackward } from './gelu.js';
+import { emitAdamW } from './adamw.js';
 import { emitMseLossBackward } from './loss.js';
 import { emitAddRowsGathered, emitAddRowsGatheredWgsl, emitEncoderInputBackward, emitUnshuffleBackward, emitPatchGather, emitPatchGatherWgsl, emitUnshuffle, emitUnshuffleWgsl } from './tokens.js';
 
@@ -29,6 +30,7 @@ export function emitAssemblyScript(s: KernelSpec, opts: EmitOptions = { fma: fal
     case 'layernorm_stats': return emitLayerNormStats(s);
     case 'layernorm_backward': return emitLayerNormBackward(s);
     case 'gelu': return emitGelu(s);
+    case 'adamw': return emitAdamW(s);
     case 'gelu_backward': return emitGeluBackward(s);
     case 'softmax_backward': return emitSoftmaxBackward(s);
     case 'mse_loss_backward': return emitMseLossBackward(s);

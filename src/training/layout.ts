@@ -10,7 +10,7 @@ import type { MaeConfig } from '../config.js';
 import { shapesOf } from '../shapes.js';
 import { ConfigError } from '../errors.js';
 import { type LinearDxSpec, type MemoryLayout, type Region, type Tiling, ARENA_BASE, attentionScratch, dxPackedSize, linearDxSpec, weightSizes } from '../plan.js';
-import { canonicalLengths } from './params.js';
+import { canonicalLengths, trainableParams } from './params.js';
 
 /** wasm32's page limit (4 GiB). */
 const WASM32_PAGES = 65536;
@@ -47,11 +47,22 @@ export function linearsOf(cfg: MaeConfig): LinearInfo[] {
   return out;
 }
 
+/** A run of the parameter arena: floats [from, from + count) of each of its four copies. */
+export interface ArenaRun { readonly from: number; readonly count: number }
+
 export interface TrainingLayout extends MemoryLayout {
   /** Images per call and kept patches per image the tape is sized for. */
   readonly batch: number;
   readonly keep: number;
-  /** Plain gradient of each trainable canonical weight ([out, in] for Linears). */
+  /**
+   * The parameter arena, four copies of one layout (plain parameters, gradients, AdamW's m and v),
+   * each trainable canonical weight at the same offset in each; the weights with weight decay
+   * first, so the optimizer is one kernel call per run. Byte offsets of each copy's start:
+   */
+  readonly arena: { readonly params: number; readonly grads: number; readonly m: number; readonly v: number; readonly floats: number; readonly decay: ArenaRun; readonly noDecay: ArenaRun };
+  /** Plain parameter of each trainable canonical weight ([out, in] for Linears). */
+  readonly params: Readonly<Record<string, Region>>;
+  /** Plain gradient of each canonical weight (plus untrained ones a kernel still writes: a zero qkv bias). */
   readonly grads: Readonly<Record<string, Region>>;
   readonly pages: number;
 }
@@ -95,9 +106,28 @@ export function trainingLayoutOf(cfg: MaeConfig, batch: number, keep: number, ti
   for (const [name, n] of weightSizes(cfg, tiling)) weights[name] = place(n);
   // The patch embedding's dx is never needed (pixels take no gradient).
   for (const l of linearsOf(cfg).slice(1)) weights[dxWeight(l.name)] = place(dxPackedSize(l.dx));
+  // The parameter arena: decayed weights first (one AdamW run each way), four copies.
+  const trainable = trainableParams(cfg);
+  const lengths = canonicalLengths(cfg);
+  const decayOf = new Map(trainable.map((t) => [t.canonical, t.decay]));
+  const order = [...lengths.keys()].sort((a, b) => Number(decayOf.get(b)) - Number(decayOf.get(a)));
+  const inner = new Map<string, number>();
+  let floats = 0;
+  let decayEnd = 0;
+  for (const name of order) {
+    inner.set(name, floats);
+    floats += align(lengths.get(name)! * 4) / 4;
+    if (decayOf.get(name)) decayEnd = floats;
+  }
+  const copy = (): number => place(floats).offset;
+  const arena = { params: copy(), grads: copy(), m: copy(), v: copy(), floats, decay: { from: 0, count: decayEnd }, noDecay: { from: decayEnd, count: floats - decayEnd } };
+  const params: Record<string, Region> = {};
   const grads: Record<string, Region> = {};
-  for (const [name, n] of canonicalLengths(cfg)) grads[name] = place(n);
-  // Every Linear's bias takes its column sums, trained or not (no qkv_bias: a zero bias, untrained).
+  for (const name of order) {
+    params[name] = { offset: arena.params + inner.get(name)! * 4, length: lengths.get(name)! };
+    grads[name] = { offset: arena.grads + inner.get(name)! * 4, length: lengths.get(name)! };
+  }
+  // Every Linear's bias takes its column sums, trained or not (no qkv_bias: a zero bias, untrained, outside the arena).
   for (const l of linearsOf(cfg)) grads[`${l.name}.b`] ??= place(l.outDim);
   const buffers: Record<string, Region> = {};
   const sizes: Array<[string, number]> = [
@@ -116,7 +146,7 @@ export function trainingLayoutOf(cfg: MaeConfig, batch: number, keep: number, ti
   for (const [name, n] of sizes) buffers[name] = place(n);
   for (const [name, r] of Object.entries(grads)) buffers[gradBuffer(name)] = r;
   const pages = Math.ceil((ARENA_BASE + at) / 65536);
-  return { weights, buffers: buffers as MemoryLayout['buffers'], bytes: at, batch, keep, grads, pages };
+  return { weights, buffers: buffers as MemoryLayout['buffers'], bytes: at, batch, keep, arena, params, grads, pages };
 }
 
 /** The most images per call (at most `want`) whose training layout fits wasm32; 0 when none does. */

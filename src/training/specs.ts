@@ -21,5 +21,7 @@ export function trainingSpecs(cfg: MaeConfig, encoderLengths: readonly number[] 
       for (const [name, spec] of w.specs) if (!specs.has(name)) specs.set(name, spec);
     }
   }
+  // The optimizer step over the parameter arena.
+  specs.set(kernelName({ op: 'adamw' }), { op: 'adamw' });
   return [...specs.values()];
 }

@@ -10,14 +10,13 @@ import { shapesOf } from '../shapes.js';
 import { InputError, KernelError } from '../errors.js';
 import { forwardLoss, maskedMse, normPixTarget } from '../loss.js';
 import type { Masking } from '../masking.js';
-import { packPanelsInto, packRowPanelsInto, packWeights } from '../pack.js';
 import { patchify } from '../patchify.js';
-import { ARENA_BASE, type MemoryLayout, type Tiling } from '../plan.js';
+import { ARENA_BASE, type MemoryLayout, type Tiling, tileFor } from '../plan.js';
 import type { MaeWeights } from '../weights.js';
 import { type KernelModule, instantiateKernels } from '../backend/wasm.js';
 import { type KernelExports, type RunProgram, compileProgram } from '../backend/program-runner.js';
 import { type TrainingLayout, checkTrainingFits, dxWeight, linearsOf } from './layout.js';
-import { type NamedTensor, namedTensors } from './params.js';
+import { type NamedTensor, namedTensors, trainableParams } from './params.js';
 import { trainingBackwardProgram, trainingForwardProgram } from './program.js';
 
 export interface TrainerOptions {
@@ -65,7 +64,7 @@ export class WasmTrainer {
   private readonly programs = new Map<string, RunProgram>();
   private readonly tiling: Tiling;
   get tilingUsed(): Tiling { return this.tiling; }
-  /** The plain parameters (copies): what an optimizer updates before `setWeights`. */
+  /** Every canonical weight, plain: the trainable ones are views of the arena (what the optimizer updates), the frozen tables copies. */
   readonly params: Map<string, Float32Array>;
 
   private constructor(readonly config: MaeConfig, private readonly exports: KernelExports, memory: WebAssembly.Memory, layout: TrainingLayout, tiling: Tiling, params: Map<string, Float32Array>) {
@@ -85,9 +84,17 @@ export class WasmTrainer {
     const layout = checkTrainingFits(cfg, opts.batch, opts.keep, tiling);
     const memory = new WebAssembly.Memory({ initial: layout.pages, maximum: layout.pages });
     const exports = await instantiateKernels(opts.kernels.module, memory);
-    const params = new Map([...canonicalWeights(opts.weights)].map(([k, v]) => [k, Float32Array.from(v)]));
-    const t = new WasmTrainer(cfg, exports, memory, layout, tiling, params);
-    t.setWeights();
+    for (const name of ['f32_adamw', 'pack_panels', 'pack_row_panels']) if (typeof exports[name] !== 'function') throw new KernelError(`the kernel module has no '${name}': it was not built with the training kernels`);
+    const t = new WasmTrainer(cfg, exports, memory, layout, tiling, new Map());
+    // Trainable weights live in the arena; the frozen tables (and a zero qkv bias without qkv_bias) stay here.
+    for (const [name, values] of canonicalWeights(opts.weights)) {
+      const r = layout.params[name];
+      if (r) t.view(r).set(values);
+      else t.params.set(name, Float32Array.from(values));
+    }
+    for (const name of Object.keys(layout.params)) t.params.set(name, t.view(layout.params[name]!));
+    for (const name of ['pos', 'dec_pos']) t.view(layout.weights[name]!).set(t.params.get(name)!);
+    t.repack();
     return t;
   }
 
@@ -96,28 +103,85 @@ export class WasmTrainer {
     return this.f32.subarray(at, at + region.length);
   }
 
-  /** Packs `params` into the forward's panels and every Linear's dx panels (at creation, and after an optimizer step). */
-  setWeights(): void {
-    const cfg = this.config;
-    const p = (name: string): Float32Array => {
-      const v = this.params.get(name);
-      if (!v) throw new KernelError(`trainer: no parameter '${name}'`);
-      return v;
-    };
-    const asWeights = {
-      clsToken: p('cls_pos'), posEmbed: p('pos'), patchW: p('patch.w'), patchB: p('patch.b'), normW: p('norm.w'), normB: p('norm.b'),
-      decoderEmbedW: p('dec_embed.w'), decoderEmbedB: p('dec_embed.b'), maskToken: p('mask_token'), decoderPosEmbed: p('dec_pos'),
-      decoderNormW: p('dec_norm.w'), decoderNormB: p('dec_norm.b'), predW: p('pred.w'), predB: p('pred.b'),
-      encoder: Array.from({ length: cfg.numHiddenLayers }, (_, i) => this.blockWeights(`enc.${i}`)),
-      decoder: Array.from({ length: cfg.decoderNumHiddenLayers }, (_, i) => this.blockWeights(`dec.${i}`)),
-    } as unknown as MaeWeights;
-    packWeights(cfg, asWeights, (name) => this.view(this.layout.weights[name]!), packPanelsInto, this.tiling);
-    for (const l of linearsOf(cfg).slice(1)) packRowPanelsInto(this.view(this.layout.weights[dxWeight(l.name)]!), p(`${l.name}.w`), l.outDim, l.inDim, l.dx.nr);
+  private ptr(region: { offset: number }): number {
+    return ARENA_BASE + region.offset;
   }
 
-  private blockWeights(prefix: string): MaeWeights['encoder'][number] {
-    const g = (k: string): Float32Array => this.params.get(`${prefix}.${k}`)!;
-    return { ln1W: g('ln1.w'), ln1B: g('ln1.b'), qkvW: g('qkv.w'), qkvB: g('qkv.b'), projW: g('proj.w'), projB: g('proj.b'), ln2W: g('ln2.w'), ln2B: g('ln2.b'), fc1W: g('fc1.w'), fc1B: g('fc1.b'), fc2W: g('fc2.w'), fc2B: g('fc2.b') };
+  /**
+   * Packs the plain parameters into what the kernels read: each Linear's forward panels and dx
+   * panels (the module's pack_panels / pack_row_panels), the rest copied; at creation and after
+   * every optimizer step.
+   */
+  repack(): void {
+    const { weights, params } = this.layout;
+    const linears = new Map(linearsOf(this.config).map((l) => [`${l.name}.w`, l]));
+    for (const [name, dst] of Object.entries(weights)) {
+      if (name === 'pos' || name === 'dec_pos' || name.endsWith(':dx')) continue;
+      const l = linears.get(name);
+      const src = params[name];
+      if (l) {
+        this.exports.pack_panels!(this.ptr(src!), this.ptr(dst), l.outDim, l.inDim, tileFor(l.inDim, l.outDim, this.tiling).nr);
+        if (l.name !== 'patch') this.exports.pack_row_panels!(this.ptr(src!), this.ptr(weights[dxWeight(l.name)]!), l.outDim, l.inDim, l.dx.nr);
+      } else if (name === 'cls_pos') {
+        // cls_token + pos_embed[0] (a zero row in models_mae.py's table, kept general).
+        const out = this.view(dst), cls = this.params.get('cls_pos')!, pos = this.params.get('pos')!;
+        for (let i = 0; i < out.length; i++) out[i] = cls[i]! + pos[i]!;
+      } else {
+        this.view(dst).set(this.params.get(name)!);
+      }
+    }
+  }
+
+  /** Writes gradients by model.safetensors name into the arena (what `step` reads); every trainable parameter must be given. */
+  setGradients(named: Readonly<Record<string, Float32Array>>): void {
+    for (const r of Object.values(this.layout.grads)) this.view(r).fill(0);
+    for (const t of trainableParams(this.config)) {
+      const g = named[t.name];
+      if (!(g instanceof Float32Array) || g.length !== t.length) throw new InputError(`gradient '${t.name}': expected ${t.length} float32 values, got ${g instanceof Float32Array ? g.length : typeof g}`);
+      this.view(this.layout.grads[t.canonical]!).set(g, t.offset);
+    }
+  }
+
+  /** The trainable parameters by model.safetensors name (copies). */
+  namedParams(): Record<string, NamedTensor> {
+    return namedTensors(this.config, (name) => this.params.get(name)!);
+  }
+
+  /** AdamW steps taken (torch's `step` state). */
+  get steps(): number { return this.t; }
+  private t = 0;
+
+  /**
+   * One AdamW step on the arena from the gradients of the last `gradients` call (torch 1.13's
+   * arithmetic in float32, decay only where the MAE recipe decays), then the weights repacked.
+   */
+  step(opts: { lr: number; weightDecay?: number; beta1?: number; beta2?: number; eps?: number }): void {
+    const { lr, weightDecay = 0.05, beta1 = 0.9, beta2 = 0.95, eps = 1e-8 } = opts;
+    for (const [what, v] of [['lr', lr], ['weightDecay', weightDecay], ['eps', eps]] as const) if (!(Number.isFinite(v) && v >= 0)) throw new InputError(`AdamW: ${what} must be a finite number ≥ 0, got ${v}`);
+    for (const [what, v] of [['beta1', beta1], ['beta2', beta2]] as const) if (!(v >= 0 && v < 1)) throw new InputError(`AdamW: ${what} must be in [0, 1), got ${v}`);
+    this.t++;
+    const a = this.layout.arena;
+    const bc1 = 1 - beta1 ** this.t, bc2 = 1 - beta2 ** this.t;
+    for (const [run, wd] of [[a.decay, weightDecay], [a.noDecay, 0]] as const) {
+      if (run.count === 0) continue;
+      const at = (base: number): number => ARENA_BASE + base + run.from * 4;
+      this.exports.f32_adamw!(at(a.params), at(a.grads), at(a.m), at(a.v), run.count, 1 - lr * wd, beta1, 1 - beta1, beta2, 1 - beta2, Math.sqrt(bc2), eps, lr / bc1, 0, run.count);
+    }
+    this.repack();
+  }
+
+  /** The optimizer's moments by canonical weight (views) and its step count: what a checkpoint keeps. */
+  optimizerState(): { t: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> } {
+    const a = this.layout.arena;
+    const moment = (base: number): Map<string, Float32Array> => new Map(Object.entries(this.layout.params).map(([n, r]) => [n, this.view({ offset: r.offset - a.params + base, length: r.length })]));
+    return { t: this.t, m: moment(a.m), v: moment(a.v) };
+  }
+
+  /** Sets the step count (the moments are written through optimizerState()'s views), then repacks. */
+  restoreSteps(t: number): void {
+    if (!(Number.isInteger(t) && t >= 0)) throw new InputError(`AdamW step count must be an integer ≥ 0, got ${t}`);
+    this.t = t;
+    this.repack();
   }
 
   private program(kind: 'forward' | 'backward', keep: number, n: number, normPix = false): RunProgram {
