@@ -42,7 +42,11 @@ export function randomMasking(noise: Float32Array, n: number, numPatches: number
       throw new InputError(`noise: value at [${Math.floor(i / L)},${i % L}] is ${noise[i]}; noise must be finite`);
     }
   }
-  const keep = lenKeepOf(L, maskRatio);
+  return maskingFromNoise(noise, n, L, lenKeepOf(L, maskRatio));
+}
+
+/** The masking tensors of noise [N,L] (checked by the caller) keeping the `keep` patches of smallest noise per image. */
+export function maskingFromNoise(noise: Float32Array, n: number, L: number, keep: number): Masking {
   const idsShuffle = new Int32Array(n * L);
   const idsRestore = new Int32Array(n * L);
   const idsKeep = new Int32Array(n * keep);

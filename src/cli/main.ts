@@ -11,6 +11,7 @@ import { relaxedSimdSupported } from '../simd-support.js';
 import { runBuild } from './build.js';
 import { runForward } from './forward.js';
 import { runGradients } from './gradients.js';
+import { parseMasking, runPretrain } from './pretrain.js';
 import { runEncodeTensors } from './encode.js';
 import { runEncodeImages } from './encode-images.js';
 import { runReconstruct } from './reconstruct.js';
@@ -53,8 +54,8 @@ const intIn = (min: number, max: number, range: string) => (v: string): number =
   return n;
 };
 
-/** A learning rate: a finite number ≥ 0. */
-function learningRate(v: string): number {
+/** A finite number ≥ 0 (learning rates, decays, warm-up epochs). */
+function nonNegative(v: string): number {
   const r = numberOf(v);
   if (!Number.isFinite(r) || r < 0) throw new InvalidArgumentError('must be a finite number ≥ 0');
   return r;
@@ -133,7 +134,7 @@ export function program(): Command {
     .description('gradients of the MAE loss (plain and norm_pix) for every trainable parameter, and optionally one AdamW step')
     .requiredOption('--inputs <file>', 'safetensors with pixel_values [N,C,H,W] and optionally noise [N,L]')
     .requiredOption('--out <file>', 'output safetensors: loss, loss_norm_pix, grad/<name>, grad_norm_pix/<name> (model.safetensors names)')
-    .addOption(new Option('--adamw-step <lr>', 'also one AdamW step (MAE settings: betas 0.9/0.95, weight decay 0.05) from the weights: adamw1/<name>, loss_after_adamw1').argParser(learningRate))
+    .addOption(new Option('--adamw-step <lr>', 'also one AdamW step (MAE settings: betas 0.9/0.95, weight decay 0.05) from the weights: adamw1/<name>, loss_after_adamw1').argParser(nonNegative))
     .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
     .addOption(new Option('--seed <n>', 'mask seed when the inputs have no noise').argParser(seed))
     .addOption(batchOption())
@@ -177,6 +178,36 @@ export function program(): Command {
     .option('--out <file>', 'write the scores here instead of stdout')
     .addOption(batchOption())
     .action((images: string[], o) => runScore({ images, threads: o.threads, device: o.device, model: o.model, maskRatio: o.maskRatio, repeats: o.repeats, seed: o.seed, format: o.format, out: o.out, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
+
+  p.command('pretrain')
+    .description('pretrain a masked autoencoder with the MAE recipe (AdamW, warm-up + cosine, random masking) into a model folder')
+    .option('--config <file|dir|preset>', 'the architecture: config.json, a model folder or a preset (fresh weights, models_mae.py\'s initialisation)')
+    .option('--init <dir>', 'start from this model folder\'s weights (continued pretraining)')
+    .requiredOption('--data <spec>', 'fashion-mnist:train[:range], a folder of PNG/JPEG images, or a .safetensors with pixel_values')
+    .requiredOption('--out <dir>', 'the model folder to write (config.json, model.safetensors, checkpoint.safetensors, train-log.jsonl)')
+    .addOption(new Option('--epochs <n>', 'epochs').argParser(intIn(1, 100_000, 'an integer from 1 to 100000')).default(20))
+    .addOption(new Option('--max-iters <n>', 'stop after this many optimizer steps (the schedule still spans --epochs)').argParser(intIn(1, 2 ** 31 - 1, 'a positive integer')))
+    .addOption(new Option('--batch <n>', 'images per micro-batch').argParser(intIn(1, 65536, 'an integer from 1 to 65536')).default(256))
+    .addOption(new Option('--accum <k>', 'micro-batches per optimizer step (effective batch = batch × accum)').argParser(intIn(1, 65536, 'an integer from 1 to 65536')).default(1))
+    .addOption(new Option('--blr <x>', 'base learning rate: lr = blr × batch × accum / 256').argParser(nonNegative).default(1.5e-4))
+    .addOption(new Option('--min-lr <x>', 'the cosine\'s floor').argParser(nonNegative).default(0))
+    .addOption(new Option('--warmup-epochs <x>', 'linear warm-up epochs').argParser(nonNegative).default(1))
+    .addOption(new Option('--weight-decay <x>', 'AdamW weight decay (weights of ≥ 2 dimensions, cls and mask tokens included)').argParser(nonNegative).default(0.05))
+    .addOption(new Option('--mask-ratio <r>', 'fraction of patches removed (default: the config\'s)').argParser(ratio))
+    .addOption(new Option('--masking <how>', 'random (models_mae.py), block (BEiT\'s blocks) or grid (one of every 2×2 kept)').argParser(parseMasking).default('random'))
+    .addOption(new Option('--loss <on>', 'the loss over removed patches (the paper) or all patches').choices(['removed', 'all']).default('removed'))
+    .option('--norm-pix', 'per-patch normalised pixel target (default: the config\'s norm_pix_loss)')
+    .option('--encoder-mask-tokens', 'the encoder sees mask tokens for the removed patches (Table 1c)')
+    .addOption(new Option('--seed <n>', 'seed of the initialisation, order, flips and masks').argParser(seed).default(0))
+    .addOption(threadsOption())
+    .option('--resume', 'go on from --out\'s checkpoint.safetensors exactly where it stopped')
+    .option('--fashion-mnist-dir <dir>', 'folder of the Fashion-MNIST IDX files', DEFAULT_FASHION_MNIST_DIR)
+    .option('--cache <dir>', 'kernel cache folder')
+    .action((o) => runPretrain({
+      config: o.config, init: o.init, data: o.data, out: o.out, epochs: o.epochs, maxIters: o.maxIters, batch: o.batch, accum: o.accum, blr: o.blr, minLr: o.minLr,
+      warmupEpochs: o.warmupEpochs, weightDecay: o.weightDecay, maskRatio: o.maskRatio, masking: o.masking, loss: o.loss, normPix: o.normPix,
+      encoderMaskTokens: o.encoderMaskTokens, seed: o.seed, threads: o.threads, resume: o.resume, fashionMnistDir: o.fashionMnistDir, cacheDir: o.cache,
+    }, log, warn));
 
   p.command('preprocess')
     .description('images → the model\'s pixel_values [N,C,H,W] (needs only config.json and preprocessor_config.json)')

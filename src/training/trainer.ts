@@ -197,10 +197,10 @@ export class WasmTrainer {
   }
 
   /**
-   * Gradients of the loss over `n` ≤ batch images: `normPix` picks the target, `allPatches` the
-   * loss over every patch instead of the removed ones. Gradients are plain, by model.safetensors name.
+   * The forward with its tape over `n` ≤ batch images and both losses (over removed patches, or
+   * all with `allPatches`); the loss weights are left for `backward`.
    */
-  gradients(pixels: Float32Array, n: number, m: Masking, opts: { normPix: boolean; allPatches: boolean }): BatchGradients {
+  forward(pixels: Float32Array, n: number, m: Masking, opts: { allPatches: boolean }): { loss: number; lossNormPix: number } {
     const cfg = this.config;
     const { numPatches: L, patchDim: P } = shapesOf(cfg);
     const keep = m.lenKeep;
@@ -221,16 +221,45 @@ export class WasmTrainer {
       for (let l = 0; l < L; l++) weight[i * (1 + L) + 1 + l] = opts.allPatches ? 1 : m.mask[i * L + l]!;
     }
     this.program('forward', keep, n)();
+    this.last = { keep, n };
     const predRows = this.view(b.pred!);
     const pred = new Float32Array(n * L * P);
     for (let i = 0; i < n; i++) pred.set(predRows.subarray((i * (1 + L) + 1) * P, (i + 1) * (1 + L) * P), i * L * P);
     const lossMask = opts.allPatches ? new Float32Array(n * L).fill(1) : m.mask;
-    const { loss, lossNormPix } = opts.allPatches
+    return opts.allPatches
       ? { loss: maskedMse(pred, target, lossMask, n, L, P), lossNormPix: maskedMse(pred, normPixTarget(target, n * L, P), lossMask, n, L, P) }
       : forwardLoss(pred, pixels, lossMask, n, cfg);
-    for (const r of Object.values(this.layout.grads)) this.view(r).fill(0);
-    this.program('backward', keep, n, opts.normPix)();
-    const grads = namedTensors(cfg, (name) => this.view(this.layout.grads[name]!));
+  }
+
+  private last?: { keep: number; n: number };
+
+  /**
+   * The backward of the last forward: d loss / d parameters into the arena's gradients, written
+   * (`accumulate` false) or added to what they hold (micro-batches of one optimizer step).
+   */
+  backward(opts: { normPix: boolean; accumulate: boolean }): void {
+    if (!this.last) throw new InputError('backward needs a forward first');
+    if (!opts.accumulate) for (const r of Object.values(this.layout.grads)) this.view(r).fill(0);
+    this.program('backward', this.last.keep, this.last.n, opts.normPix)();
+  }
+
+  /** Multiplies every gradient by f (the mean over accumulated micro-batches). */
+  scaleGradients(f: number): void {
+    if (f === 1) return;
+    for (const r of Object.values(this.layout.grads)) {
+      const g = this.view(r);
+      for (let i = 0; i < g.length; i++) g[i]! *= f;
+    }
+  }
+
+  /**
+   * Gradients of the loss over `n` ≤ batch images: `normPix` picks the target, `allPatches` the
+   * loss over every patch instead of the removed ones. Gradients are plain, by model.safetensors name.
+   */
+  gradients(pixels: Float32Array, n: number, m: Masking, opts: { normPix: boolean; allPatches: boolean }): BatchGradients {
+    const { loss, lossNormPix } = this.forward(pixels, n, m, opts);
+    this.backward({ normPix: opts.normPix, accumulate: false });
+    const grads = namedTensors(this.config, (name) => this.view(this.layout.grads[name]!));
     return { loss, lossNormPix, grads };
   }
 }
