@@ -112,6 +112,9 @@ export interface ModelSource {
 export interface TrainingSource {
   weights: MaeWeights;
   kernels: KernelModule;
+  /** Kernel threads of the trainer (the module built for shared memory when > 1). */
+  threads?: number;
+  startWorkers?: WasmBackendOptions['startWorkers'];
 }
 
 /**
@@ -308,7 +311,7 @@ export class MaeModel {
     for (let i = 0; i < N; i += step) {
       const n = Math.min(step, N - i);
       const part: Masking = { ...m, idsKeep: m.idsKeep.subarray(i * keep, (i + n) * keep), idsRestore: m.idsRestore.subarray(i * L, (i + n) * L), mask: m.mask.subarray(i * L, (i + n) * L) };
-      const g = trainer.gradients(pixels.subarray(i * per, (i + n) * per), n, part, { normPix: opts.normPix ?? this.config.normPixLoss, allPatches: lossOn === 'all' });
+      const g = await trainer.gradients(pixels.subarray(i * per, (i + n) * per), n, part, { normPix: opts.normPix ?? this.config.normPixLoss, allPatches: lossOn === 'all' });
       // Every image weighs the same number of patches, so a call's share of the pooled loss is n/N.
       const share = n / N;
       if (!result) {
@@ -339,7 +342,8 @@ export class MaeModel {
       const tiling = src.kernels.manifest.tiles ?? {};
       const b = trainingBatchThatFits(this.config, Math.max(batch, t?.layout.batch ?? 0), k, tiling);
       if (b < 1) checkTrainingFits(this.config, 1, k, tiling); // throws with the numbers
-      this.trainer = await WasmTrainer.create({ config: this.config, weights: src.weights, kernels: src.kernels, batch: b, keep: k });
+      this.trainer?.dispose();
+      this.trainer = await WasmTrainer.create({ config: this.config, weights: src.weights, kernels: src.kernels, batch: b, keep: k, threads: src.threads, startWorkers: src.startWorkers });
       return this.trainer;
     })();
     return this.trainerPending;
@@ -360,6 +364,7 @@ export class MaeModel {
   }
 
   dispose(): void {
+    this.trainer?.dispose();
     this.backend.dispose();
   }
 }

@@ -131,6 +131,19 @@ test('pretrain on 384 images: the loss falls, the folder loads, and a stopped + 
   assert.deepEqual(logLosses(join(dir, 'part')), losses);
 });
 
+test('pretrain with 2 kernel threads gives the same weights as 1 thread', () => {
+  const dir = tempDir();
+  const data = smallData(dir, 256);
+  const run = (threads: number): Buffer => {
+    const out = join(dir, `t${threads}`);
+    const r = runCli(['pretrain', '--config', BUNDLED, '--data', data, '--out', out, '--batch', '64', '--max-iters', '3', '--threads', String(threads), '--seed', '3']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`${threads} thread`));
+    return readFileSync(join(out, 'model.safetensors'));
+  };
+  assert.deepEqual(run(2), run(1));
+});
+
 test('pretrain refuses bad options and data with one line', () => {
   const dir = tempDir();
   const data = smallData(dir, 64);

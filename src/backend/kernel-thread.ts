@@ -90,7 +90,7 @@ export class KernelThread {
     if (!run) {
       const program = this.steps.get(id);
       if (!program) throw new Error(`kernel thread ${this.init.index}: unknown program ${id}`);
-      const layout = layoutOf(this.init.config, this.init.threads, this.init.tiling, this.init.batch);
+      const layout = this.init.layout ?? layoutOf(this.init.config, this.init.threads, this.init.tiling, this.init.batch);
       run = compileProgram(program.steps, this.exports, layout, this.init.config, this.f32, { index: this.init.index, count: this.init.threads, ctrl: this.init.ctrl }, new Map(Object.entries(program.specs)));
       this.programs.set(id, run);
     }

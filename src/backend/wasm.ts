@@ -62,6 +62,8 @@ export interface WorkerInit {
   readonly tiling: Tiling;
   /** Images per program call the memory was laid out for. */
   readonly batch: number;
+  /** The memory's layout when it is not the inference one (training: src/training/layout.ts). */
+  readonly layout?: MemoryLayout;
 }
 
 export interface WasmBackendOptions {

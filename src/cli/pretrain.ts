@@ -18,6 +18,7 @@ import { compileTrainingKernels, readConfig, readPreprocessorJson } from '../nod
 import { readBytes } from '../node/regular-file.js';
 import { loadTrainingImages } from '../node/training-data.js';
 import { chooseSimd } from '../simd-support.js';
+import { startNodeWorkers } from '../node/threads.js';
 import { checkpointMeta, checkpointTensors, modelTensors, restoreCheckpoint } from '../training/checkpoint.js';
 import { initialWeights } from '../training/init.js';
 import { type MaskingStrategy, keptPatches } from '../training/masking-strategies.js';
@@ -63,7 +64,6 @@ function readModelWeights(path: string, cfg: MaeConfig) {
 
 export async function runPretrain(a: PretrainArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
   if (a.encoderMaskTokens) throw new UsageError('--encoder-mask-tokens (the paper\'s Table 1c ablation) is not built yet: the encoder runs on the visible patches only');
-  if (a.threads !== 1) throw new UsageError('pretrain runs its kernels on one thread in this version (--threads 1)');
   if (!a.config && !a.init && !a.resume) throw new UsageError('pretrain needs --config DIR|FILE|PRESET (fresh weights), --init DIR (continue from a model folder) or --resume');
   if (existsSync(a.out) && !statSync(a.out).isDirectory()) throw new FileError(`--out '${a.out}': exists and is not a folder`);
   const checkpointPath = join(a.out, CHECKPOINT);
@@ -104,9 +104,9 @@ export async function runPretrain(a: PretrainArgs, log: (line: string) => void, 
   const fits = trainingBatchThatFits(cfg, options.batch, keep);
   if (fits < options.batch) throw new InputError(`batch ${options.batch} does not fit wasm32's 4 GiB for this model (at most ${fits} images per micro-batch); use --batch ${Math.max(1, fits)} --accum ${Math.ceil(options.batch / Math.max(1, fits))}`);
 
-  const kernels = await compileTrainingKernels(cfg, [...new Set([...defaultEncoderLengths(cfg), 1 + keep])], a.cacheDir, chooseSimd('simd128'));
+  const kernels = await compileTrainingKernels(cfg, [...new Set([...defaultEncoderLengths(cfg), 1 + keep])], a.cacheDir, chooseSimd('simd128'), a.threads > 1);
   const weights = a.resume ? readModelWeights(checkpointPath, cfg) : a.init ? readModelWeights(join(a.init, 'model.safetensors'), cfg) : initialWeights(cfg, options.seed);
-  const trainer = await WasmTrainer.create({ config: cfg, weights, kernels, batch: options.batch, keep });
+  const trainer = await WasmTrainer.create({ config: cfg, weights, kernels, batch: options.batch, keep, threads: a.threads, startWorkers: startNodeWorkers });
   if (checkpoint) restoreCheckpoint(trainer, checkpoint, checkpointMeta(checkpoint, checkpointPath), checkpointPath);
 
   mkdirSync(a.out, { recursive: true });
@@ -124,7 +124,7 @@ export async function runPretrain(a: PretrainArgs, log: (line: string) => void, 
 
   const perEpoch = stepsPerEpoch(images.count, options.batch, options.accum);
   const total = Math.min(options.maxIters ?? Infinity, perEpoch * options.epochs);
-  log(`pretrain: ${images.count} images, ${perEpoch} steps/epoch of ${options.batch}×${options.accum}, ${options.epochs} epochs${options.maxIters ? ` (at most ${options.maxIters} steps)` : ''}, mask ${options.maskRatio} ${options.masking} (${keep}/${L} kept), loss on ${options.lossOn} patches${options.normPix ? ', norm-pix target' : ''}, blr ${options.blr}, seed ${options.seed}${a.resume ? `; resumed at step ${position.step}` : ''} (wasm: ${kernels.manifest.simd}, 1 thread, ${(trainer.layout.pages * 65536 / 2 ** 20).toFixed(0)} MiB memory)`);
+  log(`pretrain: ${images.count} images, ${perEpoch} steps/epoch of ${options.batch}×${options.accum}, ${options.epochs} epochs${options.maxIters ? ` (at most ${options.maxIters} steps)` : ''}, mask ${options.maskRatio} ${options.masking} (${keep}/${L} kept), loss on ${options.lossOn} patches${options.normPix ? ', norm-pix target' : ''}, blr ${options.blr}, seed ${options.seed}${a.resume ? `; resumed at step ${position.step}` : ''} (wasm: ${kernels.manifest.simd}, ${a.threads} thread${a.threads > 1 ? 's' : ''}, ${(trainer.layout.pages * 65536 / 2 ** 20).toFixed(0)} MiB memory)`);
   let stop = false;
   const onSigint = (): void => { stop = true; };
   process.on('SIGINT', onSigint);
@@ -164,6 +164,7 @@ export async function runPretrain(a: PretrainArgs, log: (line: string) => void, 
   } finally {
     process.off('SIGINT', onSigint);
     bar?.stop();
+    trainer.dispose();
   }
 }
 

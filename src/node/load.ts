@@ -58,8 +58,8 @@ export async function compileKernels(config: MaeConfig, encoderLengths?: number[
 }
 
 /** The training kernel module for a config (forward with tape + backward kernels), built and cached like the forward's. */
-export async function compileTrainingKernels(config: MaeConfig, encoderLengths?: number[], cacheDir?: string, simd: SimdVariant = chooseSimd()): Promise<KernelModule> {
-  const built = await buildKernels(config, { encoderLengths, cacheDir, simd, training: true });
+export async function compileTrainingKernels(config: MaeConfig, encoderLengths?: number[], cacheDir?: string, simd: SimdVariant = chooseSimd(), threads = false): Promise<KernelModule> {
+  const built = await buildKernels(config, { encoderLengths, cacheDir, simd, training: true, threads });
   return { module: await WebAssembly.compile(built.wasm as Uint8Array<ArrayBuffer>), manifest: built.manifest };
 }
 
@@ -104,7 +104,9 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
     // training module for the mask ratio asked for.
     training: async (keep) => ({
       weights: loadWeights(SafetensorsFile.parse(readBytes(weightsPath, 'weights', MAX_TRAINING_WEIGHTS_BYTES), weightsPath), config),
-      kernels: await compileTrainingKernels(config, [...new Set([...defaultEncoderLengths(config), 1 + keep])], opts.cacheDir, simd),
+      kernels: await compileTrainingKernels(config, [...new Set([...defaultEncoderLengths(config), 1 + keep])], opts.cacheDir, simd, threads > 1),
+      threads,
+      startWorkers: startNodeWorkers,
     }),
   };
 }

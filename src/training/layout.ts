@@ -161,8 +161,8 @@ export function trainingBatchThatFits(cfg: MaeConfig, want: number, keep: number
 }
 
 /** Throws ConfigError with the numbers when training `batch` images per call does not fit wasm32, naming the largest batch that does. */
-export function checkTrainingFits(cfg: MaeConfig, batch: number, keep: number, tiling: Tiling = {}): TrainingLayout {
-  const layout = trainingLayoutOf(cfg, batch, keep, tiling);
+export function checkTrainingFits(cfg: MaeConfig, batch: number, keep: number, tiling: Tiling = {}, threads = 1): TrainingLayout {
+  const layout = trainingLayoutOf(cfg, batch, keep, tiling, threads);
   if (layout.pages <= WASM32_PAGES) return layout;
   const fixed = trainingLayoutOf(cfg, 1, keep, tiling);
   const perImage = trainingLayoutOf(cfg, 2, keep, tiling).bytes - fixed.bytes;

@@ -140,9 +140,9 @@ export async function pretrain(trainer: WasmTrainer, images: TrainingImages, o: 
         const micro = pos.epoch * microPerEpoch + pos.batchInEpoch;
         readBatch(images, order, flips, pos.batchInEpoch, o.batch, pixels);
         const m = sampleMasking(o.masking, o.batch, grid, o.maskRatio, mixSeed(o.seed, 3, micro));
-        const l = trainer.forward(pixels, o.batch, m, { allPatches });
+        const l = await trainer.forward(pixels, o.batch, m, { allPatches });
         loss += (o.normPix ? l.lossNormPix : l.loss) / o.accum;
-        trainer.backward({ normPix: o.normPix, accumulate: k > 0 });
+        await trainer.backward({ normPix: o.normPix, accumulate: k > 0 });
         pos.batchInEpoch++;
       }
       if (!Number.isFinite(loss)) throw new InputError(`loss is ${loss} at step ${pos.step + 1}: stopping (as engine_pretrain.py does)`);

@@ -13,7 +13,9 @@ import type { Masking } from '../masking.js';
 import { patchify } from '../patchify.js';
 import { ARENA_BASE, type MemoryLayout, type Tiling, tileFor } from '../plan.js';
 import type { MaeWeights } from '../weights.js';
-import { type KernelModule, instantiateKernels } from '../backend/wasm.js';
+import { type KernelModule, type WorkerInit, type WorkerPool, instantiateKernels } from '../backend/wasm.js';
+import { CTRL } from '../backend/barrier.js';
+import { specsOf } from '../backend/program-runner.js';
 import { type KernelExports, type RunProgram, compileProgram } from '../backend/program-runner.js';
 import { type TrainingLayout, checkTrainingFits, dxWeight, linearsOf } from './layout.js';
 import { type NamedTensor, namedTensors, trainableParams } from './params.js';
@@ -29,6 +31,9 @@ export interface TrainerOptions {
   readonly batch: number;
   /** Kept patches per image the encoder's tape is sized for (the largest mask-ratio keep it will serve). */
   readonly keep: number;
+  /** Kernel threads (default 1); > 1 needs a module built with threads and startWorkers. */
+  readonly threads?: number;
+  readonly startWorkers?: (init: Omit<WorkerInit, 'index'>) => Promise<WorkerPool>;
 }
 
 export interface BatchGradients {
@@ -61,7 +66,11 @@ export class WasmTrainer {
   readonly layout: TrainingLayout;
   private readonly f32: Float32Array;
   private readonly i32: Int32Array;
-  private readonly programs = new Map<string, RunProgram>();
+  private readonly programs = new Map<string, { id: number; run: RunProgram }>();
+  private nextProgramId = 1;
+  private threads = 1;
+  private ctrl?: Int32Array;
+  private pool?: WorkerPool;
   private readonly tiling: Tiling;
   get tilingUsed(): Tiling { return this.tiling; }
   /** Every canonical weight, plain: the trainable ones are views of the arena (what the optimizer updates), the frozen tables copies. */
@@ -81,11 +90,20 @@ export class WasmTrainer {
     const L = shapesOf(cfg).numPatches;
     if (!(Number.isInteger(opts.keep) && opts.keep >= 1 && opts.keep <= L)) throw new InputError(`keep must be an integer from 1 to ${L}, got ${opts.keep}`);
     const tiling = opts.kernels.manifest.tiles ?? {};
-    const layout = checkTrainingFits(cfg, opts.batch, opts.keep, tiling);
-    const memory = new WebAssembly.Memory({ initial: layout.pages, maximum: layout.pages });
+    const threads = opts.threads ?? 1;
+    if (!(Number.isInteger(threads) && threads >= 1)) throw new InputError(`threads must be a positive integer, got ${threads}`);
+    if (threads > 1 && !opts.kernels.manifest.threads) throw new KernelError(`threads: ${threads} needs a training module built for shared memory (threads)`);
+    if (threads > 1 && !opts.startWorkers) throw new KernelError(`threads: ${threads} needs workers, and this platform entry cannot start them`);
+    const layout = checkTrainingFits(cfg, opts.batch, opts.keep, tiling, threads);
+    const memory = new WebAssembly.Memory({ initial: layout.pages, maximum: layout.pages, shared: threads > 1 });
     const exports = await instantiateKernels(opts.kernels.module, memory);
     for (const name of ['f32_adamw', 'pack_panels', 'pack_row_panels']) if (typeof exports[name] !== 'function') throw new KernelError(`the kernel module has no '${name}': it was not built with the training kernels`);
     const t = new WasmTrainer(cfg, exports, memory, layout, tiling, new Map());
+    if (threads > 1) {
+      t.threads = threads;
+      t.ctrl = new Int32Array(new SharedArrayBuffer(CTRL.size * 4));
+      t.pool = await opts.startWorkers!({ module: opts.kernels.module, memory, ctrl: t.ctrl, threads, config: cfg, tiling, batch: opts.batch, layout });
+    }
     // Trainable weights live in the arena; the frozen tables (and a zero qkv bias without qkv_bias) stay here.
     for (const [name, values] of canonicalWeights(opts.weights)) {
       const r = layout.params[name];
@@ -184,23 +202,40 @@ export class WasmTrainer {
     this.repack();
   }
 
-  private program(kind: 'forward' | 'backward', keep: number, n: number, normPix = false): RunProgram {
+  /** Programs are compiled on first use (and sent to the kernel threads): call `prepare` before running one. */
+  private async prepare(kind: 'forward' | 'backward', keep: number, n: number, normPix = false): Promise<void> {
     const key = `${kind}:${keep}:${n}:${normPix}`;
-    let run = this.programs.get(key);
-    if (!run) {
-      const w = kind === 'forward' ? trainingForwardProgram(this.config, keep, n, this.tiling) : trainingBackwardProgram(this.config, keep, n, normPix, this.tiling);
-      for (const name of w.specs.keys()) if (typeof this.exports[name] !== 'function') throw new KernelError(`the training kernel module has no '${name}' (built for another config, mask ratio or without training kernels?)`);
-      run = compileProgram(w.steps, this.exports, this.layout as MemoryLayout, this.config, this.f32, { index: 0, count: 1 }, w.specs);
-      this.programs.set(key, run);
+    if (this.programs.has(key)) return;
+    const w = kind === 'forward' ? trainingForwardProgram(this.config, keep, n, this.tiling) : trainingBackwardProgram(this.config, keep, n, normPix, this.tiling);
+    for (const name of w.specs.keys()) if (typeof this.exports[name] !== 'function') throw new KernelError(`the training kernel module has no '${name}' (built for another config, mask ratio or without training kernels?)`);
+    const id = this.nextProgramId++;
+    if (this.pool) await this.pool.broadcast({ type: 'program', id, steps: w.steps, specs: specsOf(w.steps, w.specs) });
+    const run = compileProgram(w.steps, this.exports, this.layout as MemoryLayout, this.config, this.f32, { index: 0, count: this.threads, ctrl: this.ctrl }, w.specs);
+    this.programs.set(key, { id, run });
+  }
+
+  private run(kind: 'forward' | 'backward', keep: number, n: number, normPix = false): void {
+    const p = this.programs.get(`${kind}:${keep}:${n}:${normPix}`);
+    if (!p) throw new KernelError(`training program ${kind} for ${n} images keeping ${keep} was not prepared`);
+    if (this.ctrl) {
+      Atomics.store(this.ctrl, CTRL.program, p.id);
+      Atomics.add(this.ctrl, CTRL.job, 1);
+      Atomics.notify(this.ctrl, CTRL.job);
     }
-    return run;
+    p.run();
+  }
+
+  /** Ends the kernel threads (the memory goes with the trainer). */
+  dispose(): void {
+    this.pool?.terminate();
+    this.pool = undefined;
   }
 
   /**
    * The forward with its tape over `n` ≤ batch images and both losses (over removed patches, or
    * all with `allPatches`); the loss weights are left for `backward`.
    */
-  forward(pixels: Float32Array, n: number, m: Masking, opts: { allPatches: boolean }): { loss: number; lossNormPix: number } {
+  async forward(pixels: Float32Array, n: number, m: Masking, opts: { allPatches: boolean }): Promise<{ loss: number; lossNormPix: number }> {
     const cfg = this.config;
     const { numPatches: L, patchDim: P } = shapesOf(cfg);
     const keep = m.lenKeep;
@@ -220,7 +255,8 @@ export class WasmTrainer {
       tRows.set(target.subarray(i * L * P, (i + 1) * L * P), (i * (1 + L) + 1) * P);
       for (let l = 0; l < L; l++) weight[i * (1 + L) + 1 + l] = opts.allPatches ? 1 : m.mask[i * L + l]!;
     }
-    this.program('forward', keep, n)();
+    await this.prepare('forward', keep, n);
+    this.run('forward', keep, n);
     this.last = { keep, n };
     const predRows = this.view(b.pred!);
     const pred = new Float32Array(n * L * P);
@@ -237,10 +273,11 @@ export class WasmTrainer {
    * The backward of the last forward: d loss / d parameters into the arena's gradients, written
    * (`accumulate` false) or added to what they hold (micro-batches of one optimizer step).
    */
-  backward(opts: { normPix: boolean; accumulate: boolean }): void {
+  async backward(opts: { normPix: boolean; accumulate: boolean }): Promise<void> {
     if (!this.last) throw new InputError('backward needs a forward first');
     if (!opts.accumulate) for (const r of Object.values(this.layout.grads)) this.view(r).fill(0);
-    this.program('backward', this.last.keep, this.last.n, opts.normPix)();
+    await this.prepare('backward', this.last.keep, this.last.n, opts.normPix);
+    this.run('backward', this.last.keep, this.last.n, opts.normPix);
   }
 
   /** Multiplies every gradient by f (the mean over accumulated micro-batches). */
@@ -256,9 +293,9 @@ export class WasmTrainer {
    * Gradients of the loss over `n` ≤ batch images: `normPix` picks the target, `allPatches` the
    * loss over every patch instead of the removed ones. Gradients are plain, by model.safetensors name.
    */
-  gradients(pixels: Float32Array, n: number, m: Masking, opts: { normPix: boolean; allPatches: boolean }): BatchGradients {
-    const { loss, lossNormPix } = this.forward(pixels, n, m, opts);
-    this.backward({ normPix: opts.normPix, accumulate: false });
+  async gradients(pixels: Float32Array, n: number, m: Masking, opts: { normPix: boolean; allPatches: boolean }): Promise<BatchGradients> {
+    const { loss, lossNormPix } = await this.forward(pixels, n, m, opts);
+    await this.backward({ normPix: opts.normPix, accumulate: false });
     const grads = namedTensors(this.config, (name) => this.view(this.layout.grads[name]!));
     return { loss, lossNormPix, grads };
   }
