@@ -94,6 +94,20 @@ const EXPONENT_BIAS: usize = memory.data<i32>([127, 127, 127, 127], 16);
  * GELU's factor and, halved, the first term of its derivative (assembly/gelu_backward.ts).
  */
 @inline export function twoPhi4(x: v128): v128 {
+  return twoPhiWith4(x, halfSquareExp4(x));
+}
+
+/**
+ * e^(−x²/2) as twoPhi4 computes it (a = |x|/√2, e^(−a²)): the erfc branch's factor, and √(2π)·φ(x)
+ * for the derivative, so a GELU and its derivative computed together share one exp.
+ */
+@inline export function halfSquareExp4(x: v128): v128 {
+  const a = f32x4.mul(f32x4.abs(x), c(12));
+  return exp4(f32x4.neg(f32x4.mul(a, a)));
+}
+
+/** twoPhi4 with e = halfSquareExp4(x) given (the same operations, so the same bits). */
+@inline export function twoPhiWith4(x: v128, e: v128): v128 {
   const a = f32x4.mul(f32x4.abs(x), c(12));
   const a2 = f32x4.mul(a, a);
   let pa = c(13);
@@ -115,12 +129,17 @@ const EXPONENT_BIAS: usize = memory.data<i32>([127, 127, 127, 127], 16);
   pb = fma(pb, t, 26);
   pb = fma(pb, t, 27);
   pb = fma(pb, t, 28);
-  const erfcLarge = f32x4.mul(exp4(f32x4.neg(a2)), pb);
+  const erfcLarge = f32x4.mul(e, pb);
   const small = f32x4.lt(a, one);
   // erfc(a) and 1 + erf(a) for each lane's branch.
   const erfc = v128.bitselect(f32x4.sub(one, erfSmall), erfcLarge, small);
   const onePlusErf = f32x4.add(one, f32x4.sub(one, erfc));
   return v128.bitselect(onePlusErf, erfc, f32x4.ge(x, f32x4.splat(0.0)));
+}
+
+/** GELU(x) from tp = twoPhi4(x): gelu4's last step. */
+@inline export function geluOf4(x: v128, tp: v128): v128 {
+  return f32x4.mul(f32x4.mul(x, c(10)), tp);
 }
 
 /**

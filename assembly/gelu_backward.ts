@@ -19,6 +19,15 @@ const K: usize = memory.data<f32>([
   return f32x4.add(f32x4.mul(twoPhi4(u), half), f32x4.mul(u, pdf));
 }
 
+/**
+ * GELU'(x) = Φ(x) + x·φ(x) from tp = twoPhi4(x) and e = halfSquareExp4(x) (assembly/gelu.ts: the
+ * GELU's own erf and exp, e = e^(−x²/2)): what a training forward saves beside GELU(x) (fc1's GEMM
+ * epilogue) so that the backward is a multiply (fc2's dx epilogue).
+ */
+@inline export function geluDerivativeOf4(x: v128, tp: v128, e: v128): v128 {
+  return f32x4.add(f32x4.mul(tp, v128.load(K)), f32x4.mul(x, f32x4.mul(e, v128.load(K, 32))));
+}
+
 /** dx[i] = dy[i]·GELU'(u[i]) for n values; dx may be dy. The last n % 4 go through one partial vector. */
 @inline export function geluBackward(dy: usize, u: usize, dx: usize, n: i32): void {
   const vecEnd = n & ~3;

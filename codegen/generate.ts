@@ -27,30 +27,33 @@ const CORE_IMPORTS: Array<[string, string[]]> = [
  * Core imports of the backward kernels, by op: added only when a module holds such a kernel, so a
  * forward module's source (and its kernels.wasm) is what it was before they existed.
  */
-const BACKWARD_IMPORTS: Partial<Record<KernelSpec['op'], [string, string[]]>> = {
-  layernorm_stats: ['./core/layernorm_backward', ['layerNormStatsRows']],
-  layernorm_backward: ['./core/layernorm_backward', ['layerNormBackwardRows']],
-  gelu: ['./core/gelu', ['geluRows']],
-  adamw: ['./core/adamw', ['adamwStep']],
-  gelu_backward: ['./core/gelu_backward', ['geluBackward']],
-  softmax_backward: ['./core/softmax', ['softmaxBackwardRows']],
-  mse_loss_backward: ['./core/loss', ['mseLossBackwardRows']],
-  column_sum: ['./core/colsum', ['addColumnSums']],
-  linear_dx: ['./core/pack', ['packRowPanels']],
-  attention_backward: ['./core/softmax', ['softmaxBackwardRows']],
-  unshuffle_backward: ['./core/tokens_backward', ['unshuffleBackward']],
-  encoder_input_backward: ['./core/tokens_backward', ['encoderInputBackward']],
+const BACKWARD_IMPORTS: Partial<Record<KernelSpec['op'] | 'gemm:dgelusave', Array<[string, string[]]>>> = {
+  'gemm:dgelusave': [['./core/gelu', ['halfSquareExp4', 'twoPhiWith4', 'geluOf4']], ['./core/gelu_backward', ['geluDerivativeOf4']]],
+  layernorm_stats: [['./core/layernorm_backward', ['layerNormStatsRows']]],
+  layernorm_backward: [['./core/layernorm_backward', ['layerNormBackwardRows']]],
+  gelu: [['./core/gelu', ['geluRows']]],
+  adamw: [['./core/adamw', ['adamwStep']]],
+  gelu_backward: [['./core/gelu_backward', ['geluBackward']]],
+  softmax_backward: [['./core/softmax', ['softmaxBackwardRows']]],
+  mse_loss_backward: [['./core/loss', ['mseLossBackwardRows']]],
+  column_sum: [['./core/colsum', ['addColumnSums']]],
+  linear_dx: [['./core/pack', ['packRowPanels']]],
+  attention_backward: [['./core/softmax', ['softmaxBackwardRows']]],
+  unshuffle_backward: [['./core/tokens_backward', ['unshuffleBackward']]],
+  encoder_input_backward: [['./core/tokens_backward', ['encoderInputBackward']]],
 };
 
 function coreImports(specs: readonly KernelSpec[]): Array<[string, string[]]> {
   const out = CORE_IMPORTS.map(([m, names]): [string, string[]] => [m, [...names]]);
-  for (const op of new Set(specs.map((s) => s.op))) {
-    const extra = BACKWARD_IMPORTS[op];
-    if (!extra) continue;
-    const [m, names] = extra;
-    const known = out.find(([mm]) => mm === m);
-    if (known) known[1].push(...names.filter((n) => !known[1].includes(n)));
-    else out.push([m, [...names]]);
+  // A training fc1 whose epilogue saves GELU' beside GELU (a gemm, so not in the op table).
+  const keys = new Set<string>(specs.map((s) => s.op));
+  if (specs.some((s) => s.op === 'gemm' && s.geluGrad === 'save')) keys.add('gemm:dgelusave');
+  for (const op of keys) {
+    for (const [m, names] of BACKWARD_IMPORTS[op as keyof typeof BACKWARD_IMPORTS] ?? []) {
+      const known = out.find(([mm]) => mm === m);
+      if (known) known[1].push(...names.filter((n) => !known[1].includes(n)));
+      else out.push([m, [...names]]);
+    }
   }
   return out;
 }

@@ -23,7 +23,7 @@ const f32 = (name: string): KernelParam => [name, 'f32'];
 export function kernelParams(s: KernelSpec): KernelParams {
   switch (s.op) {
     case 'gemm': {
-      const operands = [ptr('a'), ptr('b'), ptr('bias'), ptr('c'), ptr('res'), i32('m')];
+      const operands = [ptr('a'), ptr('b'), ptr('bias'), ptr('c'), ptr(s.geluGrad ? 'dgelu' : 'res'), i32('m')];
       // Packed GEMMs (weights) split their column panels between threads; row-major ones run whole.
       return s.packed ? { operands, range: ['p0', 'p1'] } : { operands };
     }
@@ -40,7 +40,7 @@ export function kernelParams(s: KernelSpec): KernelParams {
     case 'softmax_backward': return { operands: [ptr('p'), ptr('dp'), ptr('ds'), i32('rows')], range: ['r0', 'r1'] };
     case 'mse_loss_backward': return { operands: [ptr('pred'), ptr('target'), ptr('mask'), ptr('dpred'), i32('rows')], range: ['r0', 'r1'] };
     case 'column_sum': return { operands: [ptr('dy'), ptr('acc'), i32('rows')], range: ['r0', 'r1'] };
-    case 'linear_dx': return { operands: [ptr('a'), ptr('b'), ptr('c'), i32('m')], range: ['p0', 'p1'] };
+    case 'linear_dx': return { operands: s.geluGrad ? [ptr('a'), ptr('b'), ptr('c'), ptr('dgelu'), i32('m')] : [ptr('a'), ptr('b'), ptr('c'), i32('m')], range: ['p0', 'p1'] };
     case 'linear_dw': return { operands: [ptr('dy'), ptr('x'), ptr('dw'), i32('m')], range: ['o0', 'o1'] };
     case 'matmul_tn': return { operands: [ptr('a'), ptr('b'), ptr('c')] };
     case 'attention_backward': return { operands: [ptr('qkv'), ptr('probs'), ptr('dout'), ptr('dqkv'), ptr('dp'), ptr('vt')], range: ['h0', 'h1'] };

@@ -34,6 +34,12 @@ export interface GemmSpec {
    * activation with stride ldb.
    */
   readonly packed: boolean;
+  /**
+   * Training only, with a GELU between two Linears (fc1 → GELU → fc2), in place of the residual
+   * operand (named `dgelu`, [m, ldr]): 'save' (with gelu) also writes GELU'(pre-activation) there,
+   * so the GELU's backward is a multiply; 'apply' multiplies the product by it (fc2's dx: dh ⊙ GELU'(u)).
+   */
+  readonly geluGrad?: 'save' | 'apply';
 }
 export interface LayerNormSpec { readonly op: 'layernorm'; readonly width: number; readonly eps: number }
 export interface AttentionSpec {
@@ -70,7 +76,11 @@ export interface ColumnSumSpec { readonly op: 'column_sum'; readonly width: numb
  * second packing (packRowPanels: W itself in nr-column panels over inDim, [outDim][nr] each), so the
  * forward's packed microkernel runs it unchanged; accumulate adds into dx (a residual path's sum).
  */
-export interface LinearDxSpec { readonly op: 'linear_dx'; readonly inDim: number; readonly outDim: number; readonly mr: number; readonly nr: number; readonly accumulate: boolean }
+export interface LinearDxSpec {
+  readonly op: 'linear_dx'; readonly inDim: number; readonly outDim: number; readonly mr: number; readonly nr: number; readonly accumulate: boolean;
+  /** dx ⊙ dgelu [m, inDim] (the GELU'(u) fc1's forward saved): dx of fc2 carried through the GELU to fc1's output. Not with accumulate. */
+  readonly geluGrad?: boolean;
+}
 /**
  * A Linear's weight gradient dW [outDim, inDim] += dyᵀ · x over m rows (every token of every image),
  * dW plain row-major (the weights file's layout); mr rows of dW × nr columns per register tile.
@@ -107,6 +117,7 @@ export function kernelName(s: KernelSpec): string {
       if (s.bias) parts.push('bias');
       if (s.gelu) parts.push('gelu');
       if (s.residual) parts.push('residual');
+      if (s.geluGrad) parts.push(`dgelu${s.geluGrad}`);
       return parts.join('_');
     }
     case 'layernorm': return `f32_layernorm_d${s.width}_eps${epsTag(s.eps)}`;
@@ -122,7 +133,7 @@ export function kernelName(s: KernelSpec): string {
     case 'softmax_backward': return `f32_softmax_backward_t${s.cols}`;
     case 'mse_loss_backward': return `f32_mse_loss_backward_p${s.patchDim}${s.normPix ? '_normpix' : ''}${s.allPatches ? '_all' : ''}`;
     case 'column_sum': return `f32_column_sum_d${s.width}`;
-    case 'linear_dx': return `f32_gemm_dx_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}${s.accumulate ? '_acc' : ''}`;
+    case 'linear_dx': return `f32_gemm_dx_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}${s.accumulate ? '_acc' : ''}${s.geluGrad ? '_dgelu' : ''}`;
     case 'linear_dw': return `f32_gemm_dw_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}`;
     case 'matmul_tn': {
       const parts = [`f32_matmul_tn_${s.mr}x${s.nr}`, `m${s.m}`, `k${s.k}`, `n${s.n}`];
@@ -175,8 +186,8 @@ export function linearSpec(k: number, n: number, epilogue: { gelu?: boolean; res
 }
 
 /** dx of a Linear [outDim, inDim]: the forward GEMM's tile choice for the product's shape (reduction outDim, inDim columns). */
-export function linearDxSpec(inDim: number, outDim: number, accumulate = false): LinearDxSpec {
-  return { op: 'linear_dx', inDim, outDim, ...gemmTile(outDim, inDim), accumulate };
+export function linearDxSpec(inDim: number, outDim: number, accumulate = false, geluGrad = false): LinearDxSpec {
+  return { op: 'linear_dx', inDim, outDim, ...gemmTile(outDim, inDim), accumulate, ...(geluGrad ? { geluGrad } : {}) };
 }
 
 /** dW of a Linear [outDim, inDim]: 2 rows × 16 columns where inDim allows, as the forward (eight accumulators, no spills). */

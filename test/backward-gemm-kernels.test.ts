@@ -15,12 +15,12 @@ import assert from 'node:assert/strict';
 import { emitModuleSource } from '../codegen/generate.js';
 import { compileAssemblyScript } from '../codegen/compile.js';
 import { dwChunk } from '../codegen/ops/gemm.js';
-import { type AttentionBackwardSpec, type BackwardKernelSpec, type LinearDwSpec, type LinearDxSpec, backwardSpecs, kernelName, linearDwSpec, linearDxSpec, panelCount } from '../src/plan.js';
+import { type AttentionBackwardSpec, type BackwardKernelSpec, type GemmSpec, type KernelSpec, type LinearDwSpec, type LinearDxSpec, backwardSpecs, kernelName, linearDwSpec, linearDxSpec, linearSpec, panelCount } from '../src/plan.js';
 import { packRowPanelsInto } from '../src/pack.js';
 import { parseConfig } from '../src/config.js';
 import type { SimdVariant } from '../src/simd-support.js';
 import { Arena, GUARD, U, assertCaught, assertWithin, rng } from './support/kernel-arena.js';
-import { attentionBackward, attentionForward, encoderInputBackward, linearBackwardInput, linearBackwardParams, unshuffleBackward } from './reference/mae-backward.js';
+import { attentionBackward, attentionForward, encoderInputBackward, geluDerivative, linearBackwardInput, linearBackwardParams, unshuffleBackward } from './reference/mae-backward.js';
 
 const ROWS = [1, 3, 17, 50];
 /** [inDim, outDim]: inDim 5/13/15 take 4×8 tiles (tails 5, 5, 7 = a vector and 1 or 3 lanes), 37/130 take 2×16 (tails 5, 2). */
@@ -44,7 +44,16 @@ const tokenSpecs = TOKEN_WIDTHS.flatMap((width): BackwardKernelSpec[] => [
   { op: 'unshuffle_backward', width, numPatches: TOKEN_L },
   { op: 'encoder_input_backward', width, numPatches: TOKEN_L },
 ]);
-const specs: BackwardKernelSpec[] = [...dxSpecs, otherTile, ...dwSpecs, ...ATTENTION, ...tokenSpecs];
+/**
+ * The GELU carried through the MLP's GEMMs (src/training/program.ts fuses it): fc1's forward with
+ * GELU' saved beside GELU, [in, out] = [K, N]; fc2's dx multiplied by that GELU', over the same
+ * shapes as dx. Beside each, the kernels they must agree with: the inference forward's fused
+ * GELU GEMM and the GEMM without the GELU (the pre-activation u, same accumulation order).
+ */
+const geluSaveSpecs: GemmSpec[] = SHAPES.map(([k, n]) => ({ ...linearSpec(k, n, { gelu: true }), geluGrad: 'save' }));
+const geluForwardSpecs: GemmSpec[] = SHAPES.flatMap(([k, n]) => [linearSpec(k, n, { gelu: true }), linearSpec(k, n)]);
+const dxGeluSpecs = SHAPES.map(([k, n]) => linearDxSpec(k, n, false, true));
+const specs: KernelSpec[] = [...dxSpecs, otherTile, ...dwSpecs, ...ATTENTION, ...tokenSpecs, ...geluSaveSpecs, ...geluForwardSpecs, ...dxGeluSpecs];
 
 type Fn = (...args: number[]) => void;
 // Node 20 runs relaxed SIMD behind a flag. The GEMMs' relaxed variant multiplies-adds with FMA: the
@@ -189,6 +198,69 @@ for (const simd of VARIANTS) for (const spec of dwSpecs) {
     const before = Float32Array.from(arena.view(dw, N * K));
     fn(0, 0, dw, 0, 0, N);
     assert.deepEqual(Float32Array.from(arena.view(dw, N * K)), before);
+  });
+}
+
+/** GELU' bound of test/backward-kernels.test.ts (assembly/gelu_backward.ts: 7.7e-8·(1 + |GELU'|) measured). */
+const GELU_BOUND = 4e-7;
+
+for (const simd of VARIANTS) for (const [K, N] of SHAPES) {
+  test(`fc1 forward saving GELU' (in ${K} out ${N}, ${simd}): h bit-identical to the inference GEMM's fused GELU, GELU'(u) of the same u`, async () => {
+    const { arena, fns } = await kernels(simd);
+    const rand = rng(K * 17 + N * 5);
+    const save = geluSaveSpecs.find((g) => g.k === K && g.n === N)!;
+    const [fused, plain] = [linearSpec(K, N, { gelu: true }), linearSpec(K, N)];
+    const panels = panelCount(N, save.nr);
+    const w = arena.alloc(N * K, rand);
+    const wp = arena.alloc(panels * save.nr * K);
+    fns.pack_panels!(w, wp, N, K, save.nr);
+    const bias = arena.alloc(N, rand);
+    for (const rows of ROWS) {
+      // Pre-activations of order 3: both of the GELU's erf branches and its negative tail.
+      const x = arena.alloc(rows * K, () => rand() * 3 / Math.sqrt(K) * 2);
+      const h = arena.alloc(rows * N), d = arena.alloc(rows * N), hRef = arena.alloc(rows * N), u = arena.alloc(rows * N);
+      const half = Math.floor(panels / 2);
+      fns[kernelName(save)]!(x, wp, bias, h, d, rows, 0, half);
+      fns[kernelName(save)]!(x, wp, bias, h, d, rows, half, panels);
+      fns[kernelName(fused)]!(x, wp, bias, hRef, 0, rows, 0, panels);
+      fns[kernelName(plain)]!(x, wp, bias, u, 0, rows, 0, panels);
+      assert.deepEqual(arena.view(h, rows * N), arena.view(hRef, rows * N), `h rows=${rows}: not the inference forward's GELU`);
+      const Uv = arena.copy(u, rows * N);
+      const ref = Uv.map(geluDerivative);
+      const tol = (i: number): number => GELU_BOUND * (1 + Math.abs(ref[i]!));
+      assertWithin(arena.view(d, rows * N), ref, tol, `GELU'(u) rows=${rows}`);
+      assert.ok(arena.guardIntact(h, rows * N) && arena.guardIntact(d, rows * N), `rows=${rows}: wrote past h or GELU'`);
+      // The mistake: GELU'(u) without its x·φ(x) term (Φ alone).
+      assertCaught(arena.view(d, rows * N), Uv.map((v) => geluDerivative(v) - v * Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI)), tol, 'Φ(u) for GELU\'(u)');
+    }
+  });
+
+  test(`fc2's dx through the GELU, d u = (dy·W) ⊙ GELU'(u), in ${K} out ${N} (${simd})`, async () => {
+    const { arena, fns } = await kernels(simd);
+    const spec = dxGeluSpecs.find((g) => g.inDim === K && g.outDim === N)!;
+    const rand = rng(K * 1000 + N + 77);
+    const panels = panelCount(K, spec.nr);
+    const w = arena.alloc(N * K, rand);
+    const wp = arena.alloc(panels * spec.nr * N);
+    fns.pack_row_panels!(w, wp, N, K, spec.nr);
+    const Wt = arena.copy(w, N * K);
+    const fn = fns[kernelName(spec)]!;
+    for (const rows of ROWS) {
+      const dy = arena.alloc(rows * N, rand);
+      const g = arena.alloc(rows * K, () => rand() * 0.6 + 0.5); // GELU' lies in about [-0.17, 1.13]
+      const dx = arena.alloc(rows * K);
+      const half = Math.floor(panels / 2);
+      fn(dy, wp, dx, g, rows, 0, half);
+      fn(dy, wp, dx, g, rows, half, panels);
+      const DY = arena.copy(dy, rows * N), G = arena.copy(g, rows * K);
+      const plainRef = linearBackwardInput(DY, Wt, rows, K, N);
+      const ref = plainRef.map((v, i) => v * G[i]!);
+      const abs = dxAbs(DY, Wt, rows, K, N);
+      const tol = (i: number): number => (N + 3) * U * abs[i]! * Math.abs(G[i]!);
+      assertWithin(arena.view(dx, rows * K), ref, tol, `dx ⊙ GELU' rows=${rows}`);
+      assert.ok(arena.guardIntact(dx, rows * K), `rows=${rows}: wrote past dx`);
+      assertCaught(arena.view(dx, rows * K), plainRef, tol, 'dx without the GELU\'');
+    }
   });
 }
 

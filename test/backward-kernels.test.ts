@@ -327,6 +327,11 @@ for (const W of WIDTHS) {
       const abs = (j: number): number => { let s = Math.abs(a0[j]!); for (let r = 0; r < rows; r++) s += Math.abs(DY[r * W + j]!); return s; };
       assertWithin(arena.view(acc, W), db.map((v, j) => v + a0[j]!), (j) => (rows + 1) * U * abs(j), `w=${W} rows=${rows}`);
       assert.ok(arena.guardIntact(acc, W));
+      // Each column summed in row order from acc (however the kernel blocks its columns): the
+      // sequential float32 sums of the two calls, bit for bit.
+      const seq = Float32Array.from(a0);
+      for (let r = 0; r < rows; r++) for (let j = 0; j < W; j++) seq[j] = Math.fround(seq[j]! + DY[r * W + j]!);
+      assert.deepEqual(arena.view(acc, W), seq, `w=${W} rows=${rows}: not the row-order float32 sum`);
     }
   });
 }

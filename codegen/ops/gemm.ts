@@ -74,7 +74,14 @@ function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: str
       const x = acc(r, v);
       if (s.scale !== 1) L.push(`  ${x} = f32x4.mul(${x}, f32x4.splat(<f32>${s.scale}));`);
       if (s.bias) L.push(`  ${x} = f32x4.add(${x}, v128.load(bias + col, ${16 * v}));`);
-      if (s.gelu) L.push(`  ${x} = gelu4(${x});`);
+      if (s.gelu && s.geluGrad === 'save') {
+        // GELU and GELU' from one erf and one exp; GELU' to dgelu (the tape), GELU(x) as gelu4 gives it.
+        const d = `geluDerivativeOf4(${x}, tp, e)`;
+        L.push(`  {`, `    const e = halfSquareExp4(${x});`, `    const tp = twoPhiWith4(${x}, e);`);
+        L.push(v < vectors ? `    v128.store(ri + col, ${d}, ${r * ldr + 16 * v});` : `    storeLanes(ri + col + ${r * ldr + 16 * v}, ${d}, ${tail});`);
+        L.push(`    ${x} = geluOf4(${x}, tp);`, `  }`);
+      } else if (s.gelu) L.push(`  ${x} = gelu4(${x});`);
+      if (s.geluGrad === 'apply') L.push(`  ${x} = f32x4.mul(${x}, v128.load(ri + col, ${r * ldr + 16 * v}));`);
       if (s.residual) L.push(`  ${x} = f32x4.add(${x}, v128.load(ri + col, ${r * ldr + 16 * v}));`);
       if (v < vectors) L.push(`  v128.store(ci + col, ${x}, ${r * ldc + 16 * v});`);
       else L.push(`  storeLanes(ci + col + ${r * ldc + 16 * v}, ${x}, ${tail});`);
@@ -88,7 +95,7 @@ function rowPointers(i: string, s: GemmSpec): string {
   return [
     `const ai = a + <usize>(${i}) * ${s.lda * 4};`,
     `const ci = c + <usize>(${i}) * ${s.ldc * 4};`,
-    `const ri = res + <usize>(${i}) * ${s.ldr * 4};`,
+    `const ri = ${s.geluGrad ? 'dgelu' : 'res'} + <usize>(${i}) * ${s.ldr * 4};`,
   ].join('\n');
 }
 
@@ -138,7 +145,7 @@ function rowMajorBody(s: GemmSpec, fma: boolean): string {
 }
 
 export function emitGemm(s: GemmSpec, fma = false): EmittedFunction {
-  const epi = [s.scale !== 1 ? `·${s.scale.toPrecision(6)}` : '', s.bias ? ' + bias' : '', s.gelu ? ', GELU' : '', s.residual ? ' + residual' : ''].join('');
+  const epi = [s.scale !== 1 ? `·${s.scale.toPrecision(6)}` : '', s.bias ? ' + bias' : '', s.gelu ? ', GELU' : '', s.geluGrad === 'save' ? ' (GELU\' of the pre-activation to dgelu)' : '', s.geluGrad === 'apply' ? ' ⊙ dgelu' : '', s.residual ? ' + residual' : ''].join('');
   const bDesc = s.packed ? `B[${s.k},${s.n}] packed in ${s.nr}-column panels` : `B[${s.k},${s.n}] (ld ${s.ldb})`;
   return {
     name: kernelName(s),
@@ -276,6 +283,7 @@ export function linearDxGemm(s: LinearDxSpec): GemmSpec {
   return {
     op: 'gemm', m: null, k: s.outDim, n: s.inDim, lda: s.outDim, ldb: s.inDim, ldc: s.inDim, ldr: s.inDim,
     scale: 1, bias: false, gelu: false, residual: s.accumulate, mr: s.mr, nr: s.nr, packed: true,
+    ...(s.geluGrad ? { geluGrad: 'apply' as const } : {}),
   };
 }
 
@@ -284,8 +292,8 @@ export function emitLinearDx(s: LinearDxSpec, fma = false): EmittedFunction {
     name: kernelName(s),
     params: signatureOf(s),
     // The residual operand is dx itself: each vector is loaded before it is stored.
-    body: `const res = c;\n${packedBody(linearDxGemm(s), fma)}`,
-    doc: `dx c[m,${s.inDim}] ${s.accumulate ? '+=' : '='} dy a[m,${s.outDim}] · W, W [${s.outDim},${s.inDim}] at b packed by pack_row_panels in ${s.nr}-column panels; panels [p0, p1) of ${Math.ceil(s.inDim / s.nr)} (threads split dx's columns); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
+    body: `${s.geluGrad ? '' : 'const res = c;\n'}${packedBody(linearDxGemm(s), fma)}`,
+    doc: `dx c[m,${s.inDim}] ${s.accumulate ? '+=' : '='} dy a[m,${s.outDim}] · W${s.geluGrad ? ' ⊙ dgelu[m,' + s.inDim + ']' : ''}, W [${s.outDim},${s.inDim}] at b packed by pack_row_panels in ${s.nr}-column panels; panels [p0, p1) of ${Math.ceil(s.inDim / s.nr)} (threads split dx's columns); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
     exported: true,
   };
 }

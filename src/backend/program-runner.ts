@@ -137,14 +137,16 @@ export function compileProgram(steps: readonly Step[], exports: KernelExports, l
         const tiles = Math.ceil(m / spec.mr);
         const [b0, b1] = one ? [0, tiles] : shareOf(tiles, t.index, t.count);
         const r0 = b0 * spec.mr, r1 = Math.min(m, b1 * spec.mr);
-        const a = base[at.a!]!, c = base[at.c!]!, res = base[at.res!]!;
+        // The residual operand, or a training fc1's GELU' output (dgelu) in its place: rows like c's, ldr apart.
+        const resAt = at.res ?? at.dgelu!;
+        const a = base[at.a!]!, c = base[at.c!]!, res = base[resAt]!;
         const blocks: number[][] = [];
         for (let r = r0; r < r1; r += ROW_BLOCK) {
           const rows = Math.min(ROW_BLOCK, r1 - r);
           const call = [...base];
           call[at.a!] = a + r * spec.lda * 4;
           call[at.c!] = c + r * spec.ldc * 4;
-          if (res !== 0) call[at.res!] = res + r * spec.ldr * 4;
+          if (res !== 0) call[resAt] = res + r * spec.ldr * 4;
           call[at.m!] = rows;
           blocks.push([...call, 0, parts]);
         }

@@ -13,7 +13,7 @@
 import type { MaeConfig } from '../config.js';
 import { shapesOf } from '../shapes.js';
 import { KernelError } from '../errors.js';
-import { type KernelSpec, type Tiling, kernelName, linearDwSpec, linearDxSpec, linearSpec, panelCount, tileFor } from '../plan.js';
+import { type GemmSpec, type KernelSpec, type Tiling, kernelName, linearDwSpec, linearDxSpec, linearSpec, panelCount, tileFor } from '../plan.js';
 import type { Arg, KernelStep, Step } from '../program.js';
 import { dxWeight, gradBuffer } from './layout.js';
 
@@ -92,7 +92,24 @@ export function gradOf(tensor: string): string {
 export class StepWriter {
   readonly steps: Step[] = [];
   readonly specs = new Map<string, KernelSpec>();
-  constructor(readonly cfg: MaeConfig, readonly tiling: Tiling) {}
+  /**
+   * GELUs fused into the Linears around them, by pre-activation u and by output h: the Linear
+   * producing u writes h and GELU'(u) (into u's tape) in its epilogue, the Linear reading h
+   * multiplies its dx by that GELU'; the GELU op's own rules then emit nothing.
+   */
+  readonly geluByU = new Map<string, GeluOp>();
+  readonly geluByH = new Map<string, GeluOp>();
+  constructor(readonly cfg: MaeConfig, readonly tiling: Tiling, ops: readonly TrainingOp[] = []) {
+    const made = new Set(ops.flatMap((o) => (o.kind === 'linear' ? [o.y] : [])));
+    const read = new Set(ops.flatMap((o) => (o.kind === 'linear' ? [o.x] : [])));
+    for (const o of ops) {
+      // Fused only between two Linears (the MLP's fc1 and fc2), each reading or writing it alone.
+      if (o.kind !== 'gelu' || !made.has(o.u) || !read.has(o.h)) continue;
+      if (ops.filter((q) => q.kind === 'linear' && q.x === o.h).length !== 1 || ops.some((q) => q.kind === 'linear' && (q.x === o.u || q.res === o.u || q.res === o.h))) continue;
+      this.geluByU.set(o.u, o);
+      this.geluByH.set(o.h, o);
+    }
+  }
 
   call(spec: KernelSpec, args: Record<string, Arg>, more: Omit<KernelStep, 'kernel' | 'args'> = {}): void {
     const kernel = kernelName(spec);
@@ -107,9 +124,16 @@ function forwardSteps(op: TrainingOp, s: StepWriter): void {
   const sh = shapesOf(cfg);
   switch (op.kind) {
     case 'linear': {
+      const more = { parts: panelCount(op.outDim, tileFor(op.inDim, op.outDim, s.tiling).nr), split: op.m >= 64 ? 'rows' as const : 'range' as const };
+      const gelu = s.geluByU.get(op.y);
+      if (gelu && op.res === undefined) {
+        // fc1 with the GELU in its epilogue: h out, GELU'(u) kept in u's place on the tape.
+        const spec: GemmSpec = { ...linearSpec(op.inDim, op.outDim, { gelu: true }, s.tiling), geluGrad: 'save' };
+        s.call(spec, { a: buf(op.x), b: w(`${op.name}.w`), bias: w(`${op.name}.b`), c: buf(gelu.h), dgelu: buf(gelu.u), m: int(op.m) }, more);
+        return;
+      }
       const spec = linearSpec(op.inDim, op.outDim, { residual: op.res !== undefined }, s.tiling);
-      s.call(spec, { a: buf(op.x), b: w(`${op.name}.w`), bias: w(`${op.name}.b`), c: buf(op.y), res: op.res ? buf(op.res) : none, m: int(op.m) },
-        { parts: panelCount(op.outDim, tileFor(op.inDim, op.outDim, s.tiling).nr), split: op.m >= 64 ? 'rows' : 'range' });
+      s.call(spec, { a: buf(op.x), b: w(`${op.name}.w`), bias: w(`${op.name}.b`), c: buf(op.y), res: op.res ? buf(op.res) : none, m: int(op.m) }, more);
       return;
     }
     case 'layernorm':
@@ -125,6 +149,7 @@ function forwardSteps(op: TrainingOp, s: StepWriter): void {
       return;
     }
     case 'gelu':
+      if (s.geluByU.has(op.u)) return; // in fc1's epilogue
       s.call({ op: 'gelu', width: op.width }, { x: buf(op.u), out: buf(op.h), rows: int(op.rows) }, { parts: op.rows, split: 'range' });
       return;
     case 'encoder_input': {
@@ -153,8 +178,9 @@ function forwardSteps(op: TrainingOp, s: StepWriter): void {
 
 /** The forward with its tape: every op's kernels in order. */
 export function trainingForwardProgram(cfg: MaeConfig, keep: number, n: number, tiling: Tiling = {}): StepWriter {
-  const s = new StepWriter(cfg, tiling);
-  for (const op of forwardOps(cfg, keep, n)) forwardSteps(op, s);
+  const ops = forwardOps(cfg, keep, n);
+  const s = new StepWriter(cfg, tiling, ops);
+  for (const op of ops) forwardSteps(op, s);
   return s;
 }
 
@@ -179,10 +205,20 @@ function backwardSteps(op: TrainingOp, s: StepWriter, live: Live): void {
       s.call(linearDwSpec(op.inDim, op.outDim), { dy, x: buf(op.x), dw: buf(gradBuffer(`${op.name}.w`)), m: int(op.m) }, { parts: op.outDim, split: 'range' });
       // Column sums accumulate into one bias gradient: one thread.
       s.call({ op: 'column_sum', width: op.outDim }, { dy, acc: buf(gradBuffer(`${op.name}.b`)), rows: int(op.m) }, { parts: op.m });
-      const dx = linearDxSpec(op.inDim, op.outDim, live.has(op.x));
-      if (gradOf(op.x) === gradOf(op.y)) throw new KernelError(`training program: ${op.name}'s dx would overwrite its dy`);
-      s.call(dx, { a: dy, b: w(dxWeight(op.name)), c: buf(gradOf(op.x)), m: int(op.m) }, { parts: panelCount(op.inDim, dx.nr), split: 'range' });
-      live.add(op.x);
+      const gelu = s.geluByH.get(op.x);
+      if (gelu && !live.has(op.x) && !live.has(gelu.u)) {
+        // fc2's dx carried through the GELU: d u = (dy·W) ⊙ GELU'(u), GELU'(u) from fc1's epilogue.
+        const dx = linearDxSpec(op.inDim, op.outDim, false, true);
+        if (gradOf(gelu.u) === gradOf(op.y)) throw new KernelError(`training program: ${op.name}'s dx would overwrite its dy`);
+        s.call(dx, { a: dy, b: w(dxWeight(op.name)), c: buf(gradOf(gelu.u)), dgelu: buf(gelu.u), m: int(op.m) }, { parts: panelCount(op.inDim, dx.nr), split: 'range' });
+        live.add(op.x);
+        live.add(gelu.u);
+      } else {
+        const dx = linearDxSpec(op.inDim, op.outDim, live.has(op.x));
+        if (gradOf(op.x) === gradOf(op.y)) throw new KernelError(`training program: ${op.name}'s dx would overwrite its dy`);
+        s.call(dx, { a: dy, b: w(dxWeight(op.name)), c: buf(gradOf(op.x)), m: int(op.m) }, { parts: panelCount(op.inDim, dx.nr), split: 'range' });
+        live.add(op.x);
+      }
       if (op.res !== undefined) {
         // d res += d y: the identity where both live in the residual stream's buffer.
         if (gradOf(op.res) !== gradOf(op.y) || live.has(op.res)) throw new KernelError(`training program: ${op.name}'s residual '${op.res}' is not on the stream of '${op.y}'`);
@@ -209,6 +245,7 @@ function backwardSteps(op: TrainingOp, s: StepWriter, live: Live): void {
     }
     case 'gelu':
       live.need(op.h, 'gelu');
+      if (s.geluByH.has(op.h)) return; // in fc2's dx epilogue (u's gradient is live)
       s.call({ op: 'gelu_backward', width: op.width }, { dy: buf(gradOf(op.h)), u: buf(op.u), dx: buf(gradOf(op.u)), rows: int(op.rows) }, { parts: op.rows, split: 'range' });
       live.add(op.u);
       return;
@@ -241,13 +278,14 @@ function backwardSteps(op: TrainingOp, s: StepWriter, live: Live): void {
  * accumulate: the caller zeroes them first.
  */
 export function trainingBackwardProgram(cfg: MaeConfig, keep: number, n: number, normPix: boolean, tiling: Tiling = {}): StepWriter {
-  const s = new StepWriter(cfg, tiling);
+  const ops = forwardOps(cfg, keep, n);
+  const s = new StepWriter(cfg, tiling, ops);
   const sh = shapesOf(cfg);
   const rows = n * (1 + sh.numPatches);
   s.call({ op: 'mse_loss_backward', patchDim: sh.patchDim, normPix, allPatches: false },
     { pred: buf('pred'), target: buf('target'), mask: buf('weight'), dpred: buf(gradOf('pred')), rows: int(rows) }, { parts: rows, split: 'range' });
   const live = new Live();
   live.add('pred');
-  for (const op of forwardOps(cfg, keep, n).reverse()) backwardSteps(op, s, live);
+  for (const op of ops.reverse()) backwardSteps(op, s, live);
   return s;
 }
