@@ -70,3 +70,15 @@
     addRow(out + o, src, pos + o, width);
   }
 }
+
+/**
+ * The encoder's mask token (the paper's Table 1c ablation, encoder "w/ [M]"): of x [count, width]
+ * (an image's embedded patches, all of them in order), the rows whose mask is non-zero (removed)
+ * become the token, before the position rows are added.
+ */
+@inline export function maskRows(x: usize, token: usize, mask: usize, count: i32, width: i32): void {
+  const rowBytes = <usize>width * 4;
+  for (let l = 0; l < count; l++) {
+    if (load<f32>(mask + (<usize>l << 2)) != 0) memory.copy(x + <usize>l * rowBytes, token, rowBytes);
+  }
+}

@@ -60,3 +60,17 @@
     }
   }
 }
+
+/**
+ * maskRows' backward per image: dtoken += the rows of removed patches of dx [count, width], which
+ * are then zeroed (their embeddings were replaced, so the patch projection gets nothing from them).
+ */
+@inline export function maskRowsBackward(dx: usize, mask: usize, dtoken: usize, count: i32, width: i32): void {
+  const rowBytes = <usize>width * 4;
+  for (let l = 0; l < count; l++) {
+    if (load<f32>(mask + (<usize>l << 2)) == 0) continue;
+    const row = dx + <usize>l * rowBytes;
+    addInto(dtoken, row, width);
+    memory.fill(row, 0, rowBytes);
+  }
+}

@@ -33,6 +33,8 @@ const BACKWARD_IMPORTS: Partial<Record<KernelSpec['op'] | 'gemm:dgelusave', Arra
   layernorm_backward: [['./core/layernorm_backward', ['layerNormBackwardRows']]],
   gelu: [['./core/gelu', ['geluRows']]],
   adamw: [['./core/adamw', ['adamwStep']]],
+  mask_rows: [['./core/tokens', ['maskRows']]],
+  mask_rows_backward: [['./core/tokens_backward', ['maskRowsBackward']]],
   gelu_backward: [['./core/gelu_backward', ['geluBackward']]],
   softmax_backward: [['./core/softmax', ['softmaxBackwardRows']]],
   mse_loss_backward: [['./core/loss', ['mseLossBackwardRows']]],

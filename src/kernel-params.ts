@@ -29,6 +29,8 @@ export function kernelParams(s: KernelSpec): KernelParams {
     }
     case 'layernorm': return { operands: [ptr('x'), ptr('w'), ptr('b'), ptr('out'), i32('rows')], range: ['r0', 'r1'] };
     case 'attention': return { operands: [ptr('qkv'), ptr('out'), ptr(s.saveProbs ? 'probs' : 'scores'), ptr('kt')], range: ['h0', 'h1'] };
+    case 'mask_rows': return { operands: [ptr('x'), ptr('token'), ptr('mask'), i32('count')] };
+    case 'mask_rows_backward': return { operands: [ptr('dx'), ptr('mask'), ptr('dtoken'), i32('count')] };
     case 'adamw': return { operands: [ptr('p'), ptr('g'), ptr('m'), ptr('v'), i32('n'), ...['decay', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'sqrtBc2', 'eps', 'stepSize'].map(f32)], range: ['i0', 'i1'] };
     case 'gelu': return { operands: [ptr('x'), ptr('out'), i32('rows')], range: ['r0', 'r1'] };
     case 'patch_gather': return { operands: [ptr('pixels'), ptr('ids'), i32('count'), ptr('out')] };

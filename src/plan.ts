@@ -59,6 +59,9 @@ export interface UnshuffleSpec { readonly op: 'unshuffle'; readonly width: numbe
 export interface LayerNormStatsSpec { readonly op: 'layernorm_stats'; readonly width: number; readonly eps: number }
 /** dx from dy, x, mean, rstd, w; dw and db accumulated; accumulate: dx += (a residual stream's gradient), else dx =. */
 export interface LayerNormBackwardSpec { readonly op: 'layernorm_backward'; readonly width: number; readonly accumulate?: boolean }
+/** The encoder's mask token in place of removed patches' embeddings (Table 1c's encoder "w/ [M]"), and its backward. */
+export interface MaskRowsSpec { readonly op: 'mask_rows'; readonly width: number }
+export interface MaskRowsBackwardSpec { readonly op: 'mask_rows_backward'; readonly width: number }
 /** One AdamW step over a run of the flat parameter arena (p, g, m, v alike laid out): no shape, n at run time. */
 export interface AdamWSpec { readonly op: 'adamw' }
 /** out = GELU(x) (exact erf form, the fused epilogue's function) over rows of `width`: training keeps the pre-activation. */
@@ -94,7 +97,7 @@ export interface AttentionBackwardSpec { readonly op: 'attention_backward'; read
 export interface UnshuffleBackwardSpec { readonly op: 'unshuffle_backward'; readonly width: number; readonly numPatches: number }
 /** The encoder input's backward over an image range: dcls += row 0, kept rows scattered to their patches (zeros elsewhere). */
 export interface EncoderInputBackwardSpec { readonly op: 'encoder_input_backward'; readonly width: number; readonly numPatches: number }
-export type BackwardKernelSpec = AdamWSpec | GeluSpec | UnshuffleBackwardSpec | EncoderInputBackwardSpec | LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec | MatmulTnSpec | AttentionBackwardSpec;
+export type BackwardKernelSpec = MaskRowsSpec | MaskRowsBackwardSpec | AdamWSpec | GeluSpec | UnshuffleBackwardSpec | EncoderInputBackwardSpec | LayerNormStatsSpec | LayerNormBackwardSpec | GeluBackwardSpec | SoftmaxBackwardSpec | MseLossBackwardSpec | ColumnSumSpec | LinearDxSpec | LinearDwSpec | MatmulTnSpec | AttentionBackwardSpec;
 export type KernelSpec = GemmSpec | LayerNormSpec | AttentionSpec | PatchGatherSpec | AddRowsGatheredSpec | UnshuffleSpec | BackwardKernelSpec;
 
 function epsTag(eps: number): string {
@@ -129,6 +132,8 @@ export function kernelName(s: KernelSpec): string {
     case 'layernorm_backward': return `f32_layernorm_backward_d${s.width}${s.accumulate ? '_acc' : ''}`;
     case 'gelu': return `f32_gelu_d${s.width}`;
     case 'adamw': return 'f32_adamw';
+    case 'mask_rows': return `f32_mask_rows_d${s.width}`;
+    case 'mask_rows_backward': return `f32_mask_rows_backward_d${s.width}`;
     case 'gelu_backward': return `f32_gelu_backward_d${s.width}`;
     case 'softmax_backward': return `f32_softmax_backward_t${s.cols}`;
     case 'mse_loss_backward': return `f32_mse_loss_backward_p${s.patchDim}${s.normPix ? '_normpix' : ''}${s.allPatches ? '_all' : ''}`;

@@ -9,7 +9,7 @@ import { emitAttention, emitAttentionBackward, emitAttentionWgsl, emitSoftmaxBac
 import { emitGelu, emitGeluBackward } from './gelu.js';
 import { emitAdamW } from './adamw.js';
 import { emitMseLossBackward } from './loss.js';
-import { emitAddRowsGathered, emitAddRowsGatheredWgsl, emitEncoderInputBackward, emitUnshuffleBackward, emitPatchGather, emitPatchGatherWgsl, emitUnshuffle, emitUnshuffleWgsl } from './tokens.js';
+import { emitMaskRows, emitMaskRowsBackward, emitAddRowsGathered, emitAddRowsGatheredWgsl, emitEncoderInputBackward, emitUnshuffleBackward, emitPatchGather, emitPatchGatherWgsl, emitUnshuffle, emitUnshuffleWgsl } from './tokens.js';
 
 export type { WgslKernel, WgslVariant } from './wgsl.js';
 
@@ -31,6 +31,8 @@ export function emitAssemblyScript(s: KernelSpec, opts: EmitOptions = { fma: fal
     case 'layernorm_backward': return emitLayerNormBackward(s);
     case 'gelu': return emitGelu(s);
     case 'adamw': return emitAdamW(s);
+    case 'mask_rows': return emitMaskRows(s);
+    case 'mask_rows_backward': return emitMaskRowsBackward(s);
     case 'gelu_backward': return emitGeluBackward(s);
     case 'softmax_backward': return emitSoftmaxBackward(s);
     case 'mse_loss_backward': return emitMseLossBackward(s);

@@ -1,5 +1,5 @@
 /** Token movement kernels (assembly/tokens.ts, specialised by literal arguments). */
-import { type AddRowsGatheredSpec, type EncoderInputBackwardSpec, type PatchGatherSpec, type UnshuffleBackwardSpec, type UnshuffleSpec, kernelName } from '../../src/plan.js';
+import { type MaskRowsBackwardSpec, type MaskRowsSpec, type AddRowsGatheredSpec, type EncoderInputBackwardSpec, type PatchGatherSpec, type UnshuffleBackwardSpec, type UnshuffleSpec, kernelName } from '../../src/plan.js';
 import { signatureOf } from '../../src/kernel-params.js';
 import type { EmittedFunction } from './kernel-source.js';
 import { type WgslKernel, WG, ceilDiv, u32Lit, wgslHeader } from './wgsl.js';
@@ -158,6 +158,26 @@ export function emitEncoderInputBackward(s: EncoderInputBackwardSpec): EmittedFu
     params: signatureOf(s),
     body: `encoderInputBackward(dx0, idsKeep, keep, dembeds, dcls, ${s.width}, ${s.numPatches}, i0, i1);`,
     doc: `Per image: dcls[${s.width}] += dx0[0]; dembeds[${s.numPatches},${s.width}] = dx0[1 + t] at row ids_keep[t], 0 elsewhere (threads: one dcls each).`,
+    exported: true,
+  };
+}
+
+export function emitMaskRows(s: MaskRowsSpec): EmittedFunction {
+  return {
+    name: kernelName(s),
+    params: signatureOf(s),
+    body: `maskRows(x, token, mask, count, ${s.width});`,
+    doc: `x[l,${s.width}] = token where mask[l] ≠ 0, l < count (the encoder's mask token for removed patches).`,
+    exported: true,
+  };
+}
+
+export function emitMaskRowsBackward(s: MaskRowsBackwardSpec): EmittedFunction {
+  return {
+    name: kernelName(s),
+    params: signatureOf(s),
+    body: `maskRowsBackward(dx, mask, dtoken, count, ${s.width});`,
+    doc: `dtoken[${s.width}] += dx[l] where mask[l] ≠ 0, l < count, and those rows of dx zeroed (threads: one dtoken each).`,
     exported: true,
   };
 }

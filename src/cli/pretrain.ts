@@ -20,7 +20,7 @@ import { loadTrainingImages } from '../node/training-data.js';
 import { chooseSimd } from '../simd-support.js';
 import { startNodeWorkers } from '../node/threads.js';
 import { checkpointMeta, checkpointTensors, modelTensors, restoreCheckpoint } from '../training/checkpoint.js';
-import { initialWeights } from '../training/init.js';
+import { initialEncoderMaskToken, initialWeights } from '../training/init.js';
 import { type MaskingStrategy, keptPatches } from '../training/masking-strategies.js';
 import { type PretrainOptions, type PretrainPosition, type StepLog, pretrain, stepsPerEpoch } from '../training/pretrain.js';
 import { trainingBatchThatFits } from '../training/layout.js';
@@ -63,7 +63,6 @@ function readModelWeights(path: string, cfg: MaeConfig) {
 }
 
 export async function runPretrain(a: PretrainArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
-  if (a.encoderMaskTokens) throw new UsageError('--encoder-mask-tokens (the paper\'s Table 1c ablation) is not built yet: the encoder runs on the visible patches only');
   if (!a.config && !a.init && !a.resume) throw new UsageError('pretrain needs --config DIR|FILE|PRESET (fresh weights), --init DIR (continue from a model folder) or --resume');
   if (existsSync(a.out) && !statSync(a.out).isDirectory()) throw new FileError(`--out '${a.out}': exists and is not a folder`);
   const checkpointPath = join(a.out, CHECKPOINT);
@@ -93,7 +92,7 @@ export async function runPretrain(a: PretrainArgs, log: (line: string) => void, 
     cfg = { ...cfg, maskRatio, normPixLoss: normPix };
     options = {
       batch: a.batch, accum: a.accum, epochs: a.epochs, maxIters: a.maxIters, blr: a.blr, minLr: a.minLr, warmupEpochs: a.warmupEpochs,
-      weightDecay: a.weightDecay, maskRatio, masking: a.masking, lossOn: a.loss, normPix, seed: a.seed,
+      weightDecay: a.weightDecay, maskRatio, masking: a.masking, lossOn: a.loss, normPix, seed: a.seed, encoderMaskTokens: a.encoderMaskTokens === true,
     };
   }
   const pp = parsePreprocessorConfig(preprocessorJson, cfg.imageSize, cfg.numChannels);
@@ -101,12 +100,14 @@ export async function runPretrain(a: PretrainArgs, log: (line: string) => void, 
   const { grid, numPatches: L } = shapesOf(cfg);
   const keep = keptPatches(options.masking, grid, options.maskRatio);
   if (keep < 1 || keep > L) throw new InputError(`mask ratio ${options.maskRatio} keeps no patch of ${L}`);
-  const fits = trainingBatchThatFits(cfg, options.batch, keep);
+  const variant = { encoderMaskTokens: options.encoderMaskTokens === true };
+  // The encoder with mask tokens runs on every patch.
+  const fits = trainingBatchThatFits(cfg, options.batch, variant.encoderMaskTokens ? L : keep, {}, a.threads, variant);
   if (fits < options.batch) throw new InputError(`batch ${options.batch} does not fit wasm32's 4 GiB for this model (at most ${fits} images per micro-batch); use --batch ${Math.max(1, fits)} --accum ${Math.ceil(options.batch / Math.max(1, fits))}`);
 
   const kernels = await compileTrainingKernels(cfg, [...new Set([...defaultEncoderLengths(cfg), 1 + keep])], a.cacheDir, chooseSimd('simd128'), a.threads > 1);
   const weights = a.resume ? readModelWeights(checkpointPath, cfg) : a.init ? readModelWeights(join(a.init, 'model.safetensors'), cfg) : initialWeights(cfg, options.seed);
-  const trainer = await WasmTrainer.create({ config: cfg, weights, kernels, batch: options.batch, keep, threads: a.threads, startWorkers: startNodeWorkers });
+  const trainer = await WasmTrainer.create({ config: cfg, weights, kernels, batch: options.batch, keep, threads: a.threads, startWorkers: startNodeWorkers, variant, encoderMaskToken: variant.encoderMaskTokens ? initialEncoderMaskToken(cfg, options.seed) : undefined });
   if (checkpoint) restoreCheckpoint(trainer, checkpoint, checkpointMeta(checkpoint, checkpointPath), checkpointPath);
 
   mkdirSync(a.out, { recursive: true });
@@ -124,7 +125,7 @@ export async function runPretrain(a: PretrainArgs, log: (line: string) => void, 
 
   const perEpoch = stepsPerEpoch(images.count, options.batch, options.accum);
   const total = Math.min(options.maxIters ?? Infinity, perEpoch * options.epochs);
-  log(`pretrain: ${images.count} images, ${perEpoch} steps/epoch of ${options.batch}×${options.accum}, ${options.epochs} epochs${options.maxIters ? ` (at most ${options.maxIters} steps)` : ''}, mask ${options.maskRatio} ${options.masking} (${keep}/${L} kept), loss on ${options.lossOn} patches${options.normPix ? ', norm-pix target' : ''}, blr ${options.blr}, seed ${options.seed}${a.resume ? `; resumed at step ${position.step}` : ''} (wasm: ${kernels.manifest.simd}, ${a.threads} thread${a.threads > 1 ? 's' : ''}, ${(trainer.layout.pages * 65536 / 2 ** 20).toFixed(0)} MiB memory)`);
+  log(`pretrain: ${images.count} images, ${perEpoch} steps/epoch of ${options.batch}×${options.accum}, ${options.epochs} epochs${options.maxIters ? ` (at most ${options.maxIters} steps)` : ''}, mask ${options.maskRatio} ${options.masking} (${keep}/${L} kept), loss on ${options.lossOn} patches${options.normPix ? ', norm-pix target' : ''}${options.encoderMaskTokens ? ', encoder with mask tokens' : ''}, blr ${options.blr}, seed ${options.seed}${a.resume ? `; resumed at step ${position.step}` : ''} (wasm: ${kernels.manifest.simd}, ${a.threads} thread${a.threads > 1 ? 's' : ''}, ${(trainer.layout.pages * 65536 / 2 ** 20).toFixed(0)} MiB memory)`);
   let stop = false;
   const onSigint = (): void => { stop = true; };
   process.on('SIGINT', onSigint);

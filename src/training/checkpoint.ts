@@ -8,7 +8,7 @@ import type { MaeConfig } from '../config.js';
 import { InputError } from '../errors.js';
 import { type SafetensorsFile, type TensorToWrite } from '../safetensors.js';
 import { shapesOf } from '../shapes.js';
-import { namedTensors, trainableParams } from './params.js';
+import { ENCODER_MASK_TOKEN, namedTensors, trainableParams } from './params.js';
 import type { PretrainOptions, PretrainPosition } from './pretrain.js';
 import type { WasmTrainer } from './trainer.js';
 
@@ -20,6 +20,8 @@ export function modelTensors(trainer: WasmTrainer): Record<string, TensorToWrite
   const { numPatches: L } = shapesOf(cfg);
   const out: Record<string, TensorToWrite> = {};
   for (const [name, t] of Object.entries(trainer.namedParams())) out[name] = { dtype: 'F32', shape: [...t.shape], data: t.data };
+  // The encoder's mask token (an ablation's) is no Hugging Face tensor: checkpoints keep it, model folders do not.
+  delete out[ENCODER_MASK_TOKEN];
   out['vit.embeddings.position_embeddings'] = { dtype: 'F32', shape: [1, 1 + L, cfg.hiddenSize], data: trainer.params.get('pos')! };
   out['decoder.decoder_pos_embed'] = { dtype: 'F32', shape: [1, 1 + L, cfg.decoderHiddenSize], data: trainer.params.get('dec_pos')! };
   return out;
@@ -37,9 +39,10 @@ export interface CheckpointMeta {
 /** The checkpoint's tensors and metadata (metadata values are strings in safetensors). */
 export function checkpointTensors(trainer: WasmTrainer, meta: Omit<CheckpointMeta, 'format' | 'adamwSteps'>): { tensors: Record<string, TensorToWrite>; metadata: Record<string, string> } {
   const tensors = modelTensors(trainer);
+  for (const [name, t] of Object.entries(trainer.namedParams())) tensors[name] ??= { dtype: 'F32', shape: [...t.shape], data: t.data };
   const { m, v } = trainer.optimizerState();
   for (const [prefix, moments] of [['adamw.m', m], ['adamw.v', v]] as const) {
-    for (const [name, t] of Object.entries(namedTensors(trainer.config, (c) => moments.get(c)!))) tensors[`${prefix}/${name}`] = { dtype: 'F32', shape: [...t.shape], data: t.data };
+    for (const [name, t] of Object.entries(namedTensors(trainer.config, (c) => moments.get(c)!, trainer.variant))) tensors[`${prefix}/${name}`] = { dtype: 'F32', shape: [...t.shape], data: t.data };
   }
   const full: CheckpointMeta = { format: CHECKPOINT_FORMAT, adamwSteps: trainer.steps, ...meta };
   return { tensors, metadata: { checkpoint: JSON.stringify(full) } };
@@ -61,7 +64,7 @@ export function checkpointMeta(file: SafetensorsFile, source: string): Checkpoin
 export function restoreCheckpoint(trainer: WasmTrainer, file: SafetensorsFile, meta: CheckpointMeta, source: string): void {
   const cfg: MaeConfig = trainer.config;
   const { m, v } = trainer.optimizerState();
-  for (const t of trainableParams(cfg)) {
+  for (const t of trainableParams(cfg, trainer.variant)) {
     for (const [prefix, target] of [['', trainer.params], ['adamw.m/', m], ['adamw.v/', v]] as const) {
       const key = `${prefix}${t.name}`;
       if (!file.has(key)) throw new InputError(`${source}: no tensor '${key}'`);

@@ -47,3 +47,9 @@ export function initialWeights(cfg: MaeConfig, seed: number): MaeWeights {
     predW: xavier(sh.patchDim, Dd), predB: zeros(sh.patchDim),
   };
 }
+
+/** The encoder mask token of Table 1c's ablation, N(0, 0.02²) as models_mae.py draws its mask token. */
+export function initialEncoderMaskToken(cfg: MaeConfig, seed: number): Float32Array {
+  const rand = uniform((seed ^ 0x5bd1e995) >>> 0);
+  return Float32Array.from({ length: cfg.hiddenSize }, () => 0.02 * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+}

@@ -10,7 +10,7 @@ import type { MaeConfig } from '../config.js';
 import { shapesOf } from '../shapes.js';
 import { ConfigError } from '../errors.js';
 import { type LinearDxSpec, type MemoryLayout, type Region, type Tiling, ARENA_BASE, attentionScratch, dxPackedSize, linearDxSpec, weightSizes } from '../plan.js';
-import { canonicalLengths, trainableParams } from './params.js';
+import { type TrainingVariant, canonicalLengths, trainableParams } from './params.js';
 
 /** wasm32's page limit (4 GiB). */
 const WASM32_PAGES = 65536;
@@ -87,7 +87,7 @@ function stackTape(prefix: string, layers: number, rows: number, width: number, 
   return out;
 }
 
-export function trainingLayoutOf(cfg: MaeConfig, batch: number, keep: number, tiling: Tiling = {}, threads = 1): TrainingLayout {
+export function trainingLayoutOf(cfg: MaeConfig, batch: number, keep: number, tiling: Tiling = {}, threads = 1, variant: TrainingVariant = {}): TrainingLayout {
   const sh = shapesOf(cfg);
   const B = batch, L = sh.numPatches, P = sh.patchDim;
   const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize;
@@ -104,11 +104,12 @@ export function trainingLayoutOf(cfg: MaeConfig, batch: number, keep: number, ti
   };
   const weights: Record<string, Region> = {};
   for (const [name, n] of weightSizes(cfg, tiling)) weights[name] = place(n);
+  if (variant.encoderMaskTokens) weights.enc_mask_token = place(D);
   // The patch embedding's dx is never needed (pixels take no gradient).
   for (const l of linearsOf(cfg).slice(1)) weights[dxWeight(l.name)] = place(dxPackedSize(l.dx));
   // The parameter arena: decayed weights first (one AdamW run each way), four copies.
-  const trainable = trainableParams(cfg);
-  const lengths = canonicalLengths(cfg);
+  const trainable = trainableParams(cfg, variant);
+  const lengths = canonicalLengths(cfg, variant);
   const decayOf = new Map(trainable.map((t) => [t.canonical, t.decay]));
   const order = [...lengths.keys()].sort((a, b) => Number(decayOf.get(b)) - Number(decayOf.get(a)));
   const inner = new Map<string, number>();
@@ -132,6 +133,8 @@ export function trainingLayoutOf(cfg: MaeConfig, batch: number, keep: number, ti
   const buffers: Record<string, Region> = {};
   const sizes: Array<[string, number]> = [
     ['pixels', B * cfg.numChannels * cfg.imageSize * cfg.imageSize],
+    // Which patches each image lost (1 = removed): the encoder mask token's rows.
+    ['patchMask', B * L],
     ['idsKeep', B * keep], ['idsRestore', B * L],
     ['patches', B * keep * P],
     ...stackTape('enc', cfg.numHiddenLayers, me, D, cfg.intermediateSize, B * cfg.numAttentionHeads * Te * Te),
@@ -150,23 +153,24 @@ export function trainingLayoutOf(cfg: MaeConfig, batch: number, keep: number, ti
 }
 
 /** The most images per call (at most `want`) whose training layout fits wasm32; 0 when none does. */
-export function trainingBatchThatFits(cfg: MaeConfig, want: number, keep: number, tiling: Tiling = {}): number {
-  if (trainingLayoutOf(cfg, want, keep, tiling).pages <= WASM32_PAGES) return want;
-  const fixed = trainingLayoutOf(cfg, 1, keep, tiling);
+export function trainingBatchThatFits(cfg: MaeConfig, want: number, keep: number, tiling: Tiling = {}, threads = 1, variant: TrainingVariant = {}): number {
+  const layout = (b: number): TrainingLayout => trainingLayoutOf(cfg, b, keep, tiling, threads, variant);
+  if (layout(want).pages <= WASM32_PAGES) return want;
+  const fixed = layout(1);
   if (fixed.pages > WASM32_PAGES) return 0;
-  const perImage = trainingLayoutOf(cfg, 2, keep, tiling).bytes - fixed.bytes;
+  const perImage = layout(2).bytes - fixed.bytes;
   let b = Math.min(want, Math.floor((WASM32_PAGES * 65536 - ARENA_BASE - fixed.bytes) / perImage) + 1);
-  while (b > 1 && trainingLayoutOf(cfg, b, keep, tiling).pages > WASM32_PAGES) b--;
+  while (b > 1 && layout(b).pages > WASM32_PAGES) b--;
   return b;
 }
 
 /** Throws ConfigError with the numbers when training `batch` images per call does not fit wasm32, naming the largest batch that does. */
-export function checkTrainingFits(cfg: MaeConfig, batch: number, keep: number, tiling: Tiling = {}, threads = 1): TrainingLayout {
-  const layout = trainingLayoutOf(cfg, batch, keep, tiling, threads);
+export function checkTrainingFits(cfg: MaeConfig, batch: number, keep: number, tiling: Tiling = {}, threads = 1, variant: TrainingVariant = {}): TrainingLayout {
+  const layout = trainingLayoutOf(cfg, batch, keep, tiling, threads, variant);
   if (layout.pages <= WASM32_PAGES) return layout;
-  const fixed = trainingLayoutOf(cfg, 1, keep, tiling);
-  const perImage = trainingLayoutOf(cfg, 2, keep, tiling).bytes - fixed.bytes;
-  const fits = trainingBatchThatFits(cfg, batch, keep, tiling);
+  const fixed = trainingLayoutOf(cfg, 1, keep, tiling, threads, variant);
+  const perImage = trainingLayoutOf(cfg, 2, keep, tiling, threads, variant).bytes - fixed.bytes;
+  const fits = trainingBatchThatFits(cfg, batch, keep, tiling, threads, variant);
   const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
   throw new ConfigError(`training ${batch} images per call needs ${mib(ARENA_BASE + layout.bytes)} of WebAssembly memory (weights, their second packing and gradients ${mib(fixed.bytes - perImage)}, tape and work ${mib(perImage)} per image), more than wasm32's 4 GiB; ${fits > 0 ? `at most ${fits} images per call fit` : 'not even one image fits'}`);
 }

@@ -30,8 +30,17 @@ export function decays(name: string, shape: readonly number[]): boolean {
   return !(shape.length === 1 || name.endsWith('.bias'));
 }
 
+/** Architecture variants a training run can add parameters for. */
+export interface TrainingVariant {
+  /** The encoder sees a learned mask token for each removed patch (Table 1c's "w/ [M]"): one more [1,1,D] parameter. */
+  readonly encoderMaskTokens?: boolean;
+}
+
+/** The encoder mask token's name (not a Hugging Face ViT-MAE tensor: kept in checkpoints only). */
+export const ENCODER_MASK_TOKEN = 'edge_mae.encoder_mask_token';
+
 /** Every trainable parameter, in model.safetensors order of the authors' state_dict. */
-export function trainableParams(cfg: MaeConfig): TrainableParam[] {
+export function trainableParams(cfg: MaeConfig, variant: TrainingVariant = {}): TrainableParam[] {
   const { patchDim } = shapesOf(cfg);
   const { hiddenSize: D, decoderHiddenSize: Dd, numChannels: C, patchSize: p } = cfg;
   const out: TrainableParam[] = [];
@@ -39,6 +48,7 @@ export function trainableParams(cfg: MaeConfig): TrainableParam[] {
     out.push({ name, shape, canonical, offset, length: shape.reduce((a, b) => a * b, 1), decay: decays(name, shape) });
   };
   put('vit.embeddings.cls_token', [1, 1, D], 'cls_pos');
+  if (variant.encoderMaskTokens) put(ENCODER_MASK_TOKEN, [1, 1, D], 'enc_mask_token');
   put('vit.embeddings.patch_embeddings.projection.weight', [D, C, p, p], 'patch.w');
   put('vit.embeddings.patch_embeddings.projection.bias', [D], 'patch.b');
   const block = (hf: string, c: string, dim: number, hidden: number): void => {
@@ -78,16 +88,16 @@ export interface NamedTensor {
 }
 
 /** Canonical weights with a trainable part and their plain element counts (q/k/v joined). */
-export function canonicalLengths(cfg: MaeConfig): Map<string, number> {
+export function canonicalLengths(cfg: MaeConfig, variant: TrainingVariant = {}): Map<string, number> {
   const sizes = new Map<string, number>();
-  for (const t of trainableParams(cfg)) sizes.set(t.canonical, Math.max(sizes.get(t.canonical) ?? 0, t.offset + t.length));
+  for (const t of trainableParams(cfg, variant)) sizes.set(t.canonical, Math.max(sizes.get(t.canonical) ?? 0, t.offset + t.length));
   // qkv bias without qkv_bias: the fused bias still exists (zeros), untrained.
   return sizes;
 }
 
 /** The HF-named tensors of plain canonical arrays (copies). */
-export function namedTensors(cfg: MaeConfig, canonical: (name: string) => Float32Array): Record<string, NamedTensor> {
+export function namedTensors(cfg: MaeConfig, canonical: (name: string) => Float32Array, variant: TrainingVariant = {}): Record<string, NamedTensor> {
   const out: Record<string, NamedTensor> = {};
-  for (const t of trainableParams(cfg)) out[t.name] = { shape: t.shape, data: canonical(t.canonical).slice(t.offset, t.offset + t.length) };
+  for (const t of trainableParams(cfg, variant)) out[t.name] = { shape: t.shape, data: canonical(t.canonical).slice(t.offset, t.offset + t.length) };
   return out;
 }

@@ -35,6 +35,8 @@ export interface PretrainOptions {
   readonly lossOn: 'removed' | 'all';
   /** Per-patch normalised pixel target. */
   readonly normPix: boolean;
+  /** The encoder sees a mask token for each removed patch (Table 1c's "w/ [M]"): the trainer must be made for it. */
+  readonly encoderMaskTokens?: boolean;
   /** Random horizontal flips (default on). */
   readonly flip?: boolean;
   readonly seed: number;
@@ -111,6 +113,7 @@ export async function pretrain(trainer: WasmTrainer, images: TrainingImages, o: 
   const cfg = trainer.config;
   const { grid } = shapesOf(cfg);
   if (images.size !== cfg.numChannels * cfg.imageSize ** 2) throw new InputError(`training images are [${images.channels},${images.side},${images.side}], the model takes [${cfg.numChannels},${cfg.imageSize},${cfg.imageSize}]`);
+  if ((o.encoderMaskTokens === true) !== (trainer.variant.encoderMaskTokens === true)) throw new InputError('the trainer was made for another encoder (with or without mask tokens)');
   if (o.batch > trainer.layout.batch) throw new InputError(`batch ${o.batch} is more than the trainer's memory holds (${trainer.layout.batch})`);
   const keep = keptPatches(o.masking, grid, o.maskRatio);
   if (keep < 1) throw new InputError(`mask ratio ${o.maskRatio} keeps no patch of ${grid * grid}`);

@@ -16,6 +16,7 @@ import { KernelError } from '../errors.js';
 import { type GemmSpec, type KernelSpec, type Tiling, kernelName, linearDwSpec, linearDxSpec, linearSpec, panelCount, tileFor } from '../plan.js';
 import type { Arg, KernelStep, Step } from '../program.js';
 import { dxWeight, gradBuffer } from './layout.js';
+import type { TrainingVariant } from './params.js';
 
 const buf = (buffer: string, row = 0, width = 0): Arg => ({ buffer, row, width } as Arg);
 const w = (weight: string): Arg => ({ weight });
@@ -30,8 +31,13 @@ interface LayerNormOp { readonly kind: 'layernorm'; readonly name: string; reado
 interface AttentionOp { readonly kind: 'attention'; readonly qkv: string; readonly probs: string; readonly out: string; readonly images: number; readonly t: number; readonly heads: number; readonly headDim: number }
 /** h = GELU(u). */
 interface GeluOp { readonly kind: 'gelu'; readonly u: string; readonly h: string; readonly rows: number; readonly width: number }
-/** The encoder's input per image: cls_token (+ its zero pos row) in front of the kept patches' embeddings plus their pos rows. */
-interface EncoderInputOp { readonly kind: 'encoder_input'; readonly out: string; readonly images: number; readonly keep: number }
+/**
+ * The encoder's input per image: cls_token (+ its zero pos row) in front of the kept patches'
+ * embeddings plus their pos rows. With `maskTokens` (Table 1c's encoder "w/ [M]") every patch is
+ * embedded (keep = L, in order) and the removed ones (`patchMask`) replaced by the encoder's mask
+ * token before the pos rows are added.
+ */
+interface EncoderInputOp { readonly kind: 'encoder_input'; readonly out: string; readonly images: number; readonly keep: number; readonly maskTokens: boolean }
 /** The decoder's input per image: the embedded tokens and mask tokens unshuffled into patch order, plus the decoder's pos rows. */
 interface UnshuffleOp { readonly kind: 'unshuffle'; readonly emb: string; readonly out: string; readonly images: number; readonly keep: number }
 
@@ -51,12 +57,19 @@ function blockOps(p: string, next: string, m: number, n: number, t: number, widt
   ];
 }
 
-/** models_mae.py's forward_encoder and forward_decoder for n images keeping `keep` patches each, as ops over the tape. */
-export function forwardOps(cfg: MaeConfig, keep: number, n: number): TrainingOp[] {
+/**
+ * models_mae.py's forward_encoder and forward_decoder for n images keeping `keep` patches each, as
+ * ops over the tape. With `variant.encoderMaskTokens` the encoder runs on all patches (keep must
+ * be L; ids_keep and ids_restore are then the identity and the mask only enters through
+ * `patchMask` and the loss).
+ */
+export function forwardOps(cfg: MaeConfig, keep: number, n: number, variant: TrainingVariant = {}): TrainingOp[] {
   const sh = shapesOf(cfg);
+  const maskTokens = variant.encoderMaskTokens === true;
+  if (maskTokens && keep !== sh.numPatches) throw new KernelError(`encoder mask tokens: the encoder runs on all ${sh.numPatches} patches, got keep ${keep}`);
   const D = cfg.hiddenSize, Dd = cfg.decoderHiddenSize;
   const Te = 1 + keep, Td = 1 + sh.numPatches;
-  const ops: TrainingOp[] = [{ kind: 'encoder_input', out: 'enc.0.x', images: n, keep }];
+  const ops: TrainingOp[] = [{ kind: 'encoder_input', out: 'enc.0.x', images: n, keep, maskTokens }];
   for (let i = 0; i < cfg.numHiddenLayers; i++) ops.push(...blockOps(`enc.${i}`, `enc.${i + 1}.x`, n * Te, n, Te, D, cfg.intermediateSize, cfg.numAttentionHeads));
   const Le = cfg.numHiddenLayers, Ld = cfg.decoderNumHiddenLayers;
   ops.push(
@@ -161,6 +174,10 @@ function forwardSteps(op: TrainingOp, s: StepWriter): void {
       s.call(linearSpec(P, D, {}, s.tiling),
         { a: buf('patches'), b: w('patch.w'), bias: w('patch.b'), c: buf(op.out, 1, D), res: none, m: int(op.keep) },
         { parts: panelCount(D, tileFor(P, D, s.tiling).nr), split: 'images', images: images({ a: op.keep * P, c: t * D }) });
+      if (op.maskTokens) {
+        s.call({ op: 'mask_rows', width: D }, { x: buf(op.out, 1, D), token: w('enc_mask_token'), mask: buf('patchMask'), count: int(op.keep) },
+          { split: 'images', images: images({ x: t * D, mask: sh.numPatches }) });
+      }
       s.call({ op: 'add_rows_gathered', width: D }, { x: buf(op.out, 1, D), table: w('pos'), ids: buf('idsKeep'), count: int(op.keep) },
         { split: 'images', images: images({ x: t * D, ids: op.keep }) });
       s.steps.push({ copy: { weight: 'cls_pos', to: op.out as never, images: { count: op.images, stride: t * D } } });
@@ -177,8 +194,8 @@ function forwardSteps(op: TrainingOp, s: StepWriter): void {
 }
 
 /** The forward with its tape: every op's kernels in order. */
-export function trainingForwardProgram(cfg: MaeConfig, keep: number, n: number, tiling: Tiling = {}): StepWriter {
-  const ops = forwardOps(cfg, keep, n);
+export function trainingForwardProgram(cfg: MaeConfig, keep: number, n: number, tiling: Tiling = {}, variant: TrainingVariant = {}): StepWriter {
+  const ops = forwardOps(cfg, keep, n, variant);
   const s = new StepWriter(cfg, tiling, ops);
   for (const op of ops) forwardSteps(op, s);
   return s;
@@ -261,6 +278,11 @@ function backwardSteps(op: TrainingOp, s: StepWriter, live: Live): void {
       live.need(op.out, 'encoder input');
       const D = cfg.hiddenSize, t = 1 + op.keep, P = sh.patchDim;
       const g = gradOf(op.out);
+      // Removed rows fed the mask token, not the patch projection: their gradient goes to the token and is zeroed.
+      if (op.maskTokens) {
+        s.call({ op: 'mask_rows_backward', width: D }, { dx: buf(g, 1, D), mask: buf('patchMask'), dtoken: buf(gradBuffer('enc_mask_token')), count: int(op.keep) },
+          { images: { count: op.images, strides: { dx: t * D, mask: sh.numPatches } } });
+      }
       // The patches take no gradient (pixels); the position rows are frozen. The gather's backward
       // is a scatter into zeros, so the patch embedding's gradients sum over the kept rows alone.
       s.call({ op: 'column_sum', width: D }, { dy: buf(g), acc: buf(gradBuffer('cls_pos')), rows: int(1) }, { parts: 1, images: { count: op.images, strides: { dy: t * D } } });
@@ -277,8 +299,8 @@ function backwardSteps(op: TrainingOp, s: StepWriter, live: Live): void {
  * the mask or 1 for its patches), then the backward of every op in reverse. Parameter gradients
  * accumulate: the caller zeroes them first.
  */
-export function trainingBackwardProgram(cfg: MaeConfig, keep: number, n: number, normPix: boolean, tiling: Tiling = {}): StepWriter {
-  const ops = forwardOps(cfg, keep, n);
+export function trainingBackwardProgram(cfg: MaeConfig, keep: number, n: number, normPix: boolean, tiling: Tiling = {}, variant: TrainingVariant = {}): StepWriter {
+  const ops = forwardOps(cfg, keep, n, variant);
   const s = new StepWriter(cfg, tiling, ops);
   const sh = shapesOf(cfg);
   const rows = n * (1 + sh.numPatches);

@@ -21,6 +21,12 @@ export function trainingSpecs(cfg: MaeConfig, encoderLengths: readonly number[] 
       for (const [name, spec] of w.specs) if (!specs.has(name)) specs.set(name, spec);
     }
   }
+  // The encoder with mask tokens (Table 1c's ablation) runs on all patches.
+  for (const normPix of [false, true]) {
+    for (const w of [trainingForwardProgram(cfg, L, 1, tiling, { encoderMaskTokens: true }), trainingBackwardProgram(cfg, L, 1, normPix, tiling, { encoderMaskTokens: true })]) {
+      for (const [name, spec] of w.specs) if (!specs.has(name)) specs.set(name, spec);
+    }
+  }
   // The optimizer step over the parameter arena.
   specs.set(kernelName({ op: 'adamw' }), { op: 'adamw' });
   return [...specs.values()];

@@ -18,7 +18,7 @@ import { CTRL } from '../backend/barrier.js';
 import { specsOf } from '../backend/program-runner.js';
 import { type KernelExports, type RunProgram, compileProgram } from '../backend/program-runner.js';
 import { type TrainingLayout, checkTrainingFits, dxWeight, linearsOf } from './layout.js';
-import { type NamedTensor, namedTensors, trainableParams } from './params.js';
+import { type NamedTensor, type TrainingVariant, namedTensors, trainableParams } from './params.js';
 import { trainingBackwardProgram, trainingForwardProgram } from './program.js';
 
 export interface TrainerOptions {
@@ -33,6 +33,10 @@ export interface TrainerOptions {
   readonly keep: number;
   /** Kernel threads (default 1); > 1 needs a module built with threads and startWorkers. */
   readonly threads?: number;
+  /** Architecture variants (the encoder with mask tokens: its token's initial value is `encoderMaskToken`). */
+  readonly variant?: TrainingVariant;
+  /** The encoder mask token's initial value [D] (variant.encoderMaskTokens). */
+  readonly encoderMaskToken?: Float32Array;
   readonly startWorkers?: (init: Omit<WorkerInit, 'index'>) => Promise<WorkerPool>;
 }
 
@@ -68,6 +72,8 @@ export class WasmTrainer {
   private readonly i32: Int32Array;
   private readonly programs = new Map<string, { id: number; run: RunProgram }>();
   private nextProgramId = 1;
+  /** Architecture variants this trainer was made for. */
+  variant: TrainingVariant = {};
   private threads = 1;
   private ctrl?: Int32Array;
   private pool?: WorkerPool;
@@ -94,18 +100,24 @@ export class WasmTrainer {
     if (!(Number.isInteger(threads) && threads >= 1)) throw new InputError(`threads must be a positive integer, got ${threads}`);
     if (threads > 1 && !opts.kernels.manifest.threads) throw new KernelError(`threads: ${threads} needs a training module built for shared memory (threads)`);
     if (threads > 1 && !opts.startWorkers) throw new KernelError(`threads: ${threads} needs workers, and this platform entry cannot start them`);
-    const layout = checkTrainingFits(cfg, opts.batch, opts.keep, tiling, threads);
+    const variant = opts.variant ?? {};
+    if (variant.encoderMaskTokens && opts.encoderMaskToken?.length !== cfg.hiddenSize) throw new InputError(`the encoder mask token needs an initial value of ${cfg.hiddenSize} floats`);
+    // With encoder mask tokens the encoder's tape holds every patch.
+    const layout = checkTrainingFits(cfg, opts.batch, variant.encoderMaskTokens ? L : opts.keep, tiling, threads, variant);
     const memory = new WebAssembly.Memory({ initial: layout.pages, maximum: layout.pages, shared: threads > 1 });
     const exports = await instantiateKernels(opts.kernels.module, memory);
     for (const name of ['f32_adamw', 'pack_panels', 'pack_row_panels']) if (typeof exports[name] !== 'function') throw new KernelError(`the kernel module has no '${name}': it was not built with the training kernels`);
     const t = new WasmTrainer(cfg, exports, memory, layout, tiling, new Map());
+    t.variant = variant;
     if (threads > 1) {
       t.threads = threads;
       t.ctrl = new Int32Array(new SharedArrayBuffer(CTRL.size * 4));
       t.pool = await opts.startWorkers!({ module: opts.kernels.module, memory, ctrl: t.ctrl, threads, config: cfg, tiling, batch: opts.batch, layout });
     }
     // Trainable weights live in the arena; the frozen tables (and a zero qkv bias without qkv_bias) stay here.
-    for (const [name, values] of canonicalWeights(opts.weights)) {
+    const initial = canonicalWeights(opts.weights);
+    if (variant.encoderMaskTokens) initial.set('enc_mask_token', opts.encoderMaskToken!);
+    for (const [name, values] of initial) {
       const r = layout.params[name];
       if (r) t.view(r).set(values);
       else t.params.set(name, Float32Array.from(values));
@@ -153,7 +165,7 @@ export class WasmTrainer {
   /** Writes gradients by model.safetensors name into the arena (what `step` reads); every trainable parameter must be given. */
   setGradients(named: Readonly<Record<string, Float32Array>>): void {
     for (const r of Object.values(this.layout.grads)) this.view(r).fill(0);
-    for (const t of trainableParams(this.config)) {
+    for (const t of trainableParams(this.config, this.variant)) {
       const g = named[t.name];
       if (!(g instanceof Float32Array) || g.length !== t.length) throw new InputError(`gradient '${t.name}': expected ${t.length} float32 values, got ${g instanceof Float32Array ? g.length : typeof g}`);
       this.view(this.layout.grads[t.canonical]!).set(g, t.offset);
@@ -162,7 +174,7 @@ export class WasmTrainer {
 
   /** The trainable parameters by model.safetensors name (copies). */
   namedParams(): Record<string, NamedTensor> {
-    return namedTensors(this.config, (name) => this.params.get(name)!);
+    return namedTensors(this.config, (name) => this.params.get(name)!, this.variant);
   }
 
   /** AdamW steps taken (torch's `step` state). */
@@ -206,7 +218,7 @@ export class WasmTrainer {
   private async prepare(kind: 'forward' | 'backward', keep: number, n: number, normPix = false): Promise<void> {
     const key = `${kind}:${keep}:${n}:${normPix}`;
     if (this.programs.has(key)) return;
-    const w = kind === 'forward' ? trainingForwardProgram(this.config, keep, n, this.tiling) : trainingBackwardProgram(this.config, keep, n, normPix, this.tiling);
+    const w = kind === 'forward' ? trainingForwardProgram(this.config, keep, n, this.tiling, this.variant) : trainingBackwardProgram(this.config, keep, n, normPix, this.tiling, this.variant);
     for (const name of w.specs.keys()) if (typeof this.exports[name] !== 'function') throw new KernelError(`the training kernel module has no '${name}' (built for another config, mask ratio or without training kernels?)`);
     const id = this.nextProgramId++;
     if (this.pool) await this.pool.broadcast({ type: 'program', id, steps: w.steps, specs: specsOf(w.steps, w.specs) });
@@ -238,14 +250,23 @@ export class WasmTrainer {
   async forward(pixels: Float32Array, n: number, m: Masking, opts: { allPatches: boolean }): Promise<{ loss: number; lossNormPix: number }> {
     const cfg = this.config;
     const { numPatches: L, patchDim: P } = shapesOf(cfg);
-    const keep = m.lenKeep;
     if (!(Number.isInteger(n) && n >= 1 && n <= this.layout.batch)) throw new InputError(`a training call runs 1 to ${this.layout.batch} images, got ${n}`);
-    if (keep < 1 || keep > this.layout.keep) throw new InputError(`this trainer's tape holds ${this.layout.keep} kept patches per image, the mask keeps ${keep}`);
+    if (m.lenKeep < 1 || m.lenKeep > this.layout.keep) throw new InputError(`this trainer's tape holds ${this.layout.keep} kept patches per image, the mask keeps ${m.lenKeep}`);
     const b = this.layout.buffers as Record<string, { offset: number; length: number }>;
     this.view(b.pixels!).set(pixels);
     const ids = (name: string, data: Int32Array): void => { this.i32.set(data, (ARENA_BASE + b[name]!.offset) >> 2); };
-    ids('idsKeep', m.idsKeep);
-    ids('idsRestore', m.idsRestore);
+    // With encoder mask tokens the encoder sees every patch in order: identity ids, the mask in patchMask.
+    const maskTokens = this.variant.encoderMaskTokens === true;
+    const keep = maskTokens ? L : m.lenKeep;
+    if (maskTokens) {
+      const identity = Int32Array.from({ length: n * L }, (_, i) => i % L);
+      ids('idsKeep', identity);
+      ids('idsRestore', identity);
+      this.view(b.patchMask!).set(m.mask);
+    } else {
+      ids('idsKeep', m.idsKeep);
+      ids('idsRestore', m.idsRestore);
+    }
     // Loss rows follow pred's [n, 1 + L, P]: each image's cls row weighs 0.
     const target = patchify(pixels, n, cfg);
     const tRows = this.view(b.target!), weight = this.view(b.weight!);
@@ -296,7 +317,7 @@ export class WasmTrainer {
   async gradients(pixels: Float32Array, n: number, m: Masking, opts: { normPix: boolean; allPatches: boolean }): Promise<BatchGradients> {
     const { loss, lossNormPix } = await this.forward(pixels, n, m, opts);
     await this.backward({ normPix: opts.normPix, accumulate: false });
-    const grads = namedTensors(this.config, (name) => this.view(this.layout.grads[name]!));
+    const grads = namedTensors(this.config, (name) => this.view(this.layout.grads[name]!), this.variant);
     return { loss, lossNormPix, grads };
   }
 }
