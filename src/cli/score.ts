@@ -26,7 +26,7 @@ export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: 
   try {
     const lines: string[] = format === 'csv' ? ['image,score,loss'] : [];
     const bar = progress('score', items.length);
-    let total = 0, count = 0;
+    let total = 0, totalLoss = 0, count = 0;
     const skipped = new SkippedImages(warn);
     for (const b of pixelBatches(items, model, model.maxBatch, (why) => { skipped.skip(why); bar.tick(1); })) {
       skipped.loadedSome();
@@ -34,6 +34,7 @@ export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: 
       scores.forEach((s, i) => {
         lines.push(format === 'csv' ? `${csvField(b.names[i])},${s.score},${s.loss}` : JSON.stringify({ image: b.names[i], score: s.score, loss: s.loss }));
         total += s.score;
+        totalLoss += s.loss;
         count++;
       });
       bar.tick(b.batch);
@@ -43,7 +44,7 @@ export async function runScore(a: ScoreArgs, log: (line: string) => void, warn: 
     const text = lines.join('\n') + '\n';
     if (a.out) writeFileAtomic(a.out, text);
     else process.stdout.write(text);
-    const summary = `score: ${count} image(s), mask ratio ${a.maskRatio ?? model.config.maskRatio}, ${a.repeats ?? 1} mask(s) each, mean score (loss_norm_pix) ${(total / count).toFixed(6)} (${model.backendDescription})`;
+    const summary = `score: ${count} image(s), mask ratio ${a.maskRatio ?? model.config.maskRatio}, ${a.repeats ?? 1} mask(s) each, mean score (loss_norm_pix) ${(total / count).toFixed(6)}, mean loss ${(totalLoss / count).toFixed(6)} (${model.backendDescription})`;
     (a.out ? log : warn)(a.out ? `${summary} → ${a.out}` : summary);
   } finally {
     model.dispose();
