@@ -31,5 +31,11 @@ export { embed as encode, type Pooling } from './jobs/embed.js';
 export type { Image8 } from './jobs/display.js';
 export { parseIdx, fashionMnistImage, fashionMnistLabel, FASHION_MNIST_CLASSES } from './data/fashion-mnist.js';
 
+// Linear probing and classification (pooled encoder features → logistic regression head).
+export { type ProbeHead, type ClassScore, PROBE_HEAD_FILE, encodeProbeHead, parseProbeHead, probeProbabilities, probePredictions, topClasses } from './probe/head.js';
+export { classify } from './probe/classify.js';
+export { runLinearProbe, DEFAULT_L2_GRID, type ProbeInput, type ProbeOptions, type ProbeReport, type ProbeResult, type ProbeSet } from './probe/probe.js';
+export { fitLogistic, lbfgs, softmaxObjective, type LogisticFit, type LbfgsOptions, type LbfgsResult, type Objective } from './probe/logistic.js';
+
 // Serving: a fetch-style handler for Workers, Deno, Bun, Vercel Edge (Node: src/node/http-adapter).
 export { createHandler, DEFAULT_LIMITS, type Handler, type HandlerOptions, type HandlerLimits } from './serve/handler.js';

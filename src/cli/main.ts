@@ -18,6 +18,7 @@ import { runReconstruct } from './reconstruct.js';
 import { runScore } from './score.js';
 import { runPreprocess } from './preprocess.js';
 import { runServe } from './serve.js';
+import { runClassify, runProbe } from './probe.js';
 import { DEFAULT_FASHION_MNIST_DIR } from '../node/fashion-mnist.js';
 import { MAX_REPEATS } from '../jobs/score.js';
 import { DEFAULT_IMAGE_BATCH, MAX_BATCH_IMAGES } from './image-batches.js';
@@ -53,6 +54,21 @@ const intIn = (min: number, max: number, range: string) => (v: string): number =
   if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be ${range}`);
   return n;
 };
+
+/** --l2: 'auto' (chosen on held-out training images) or a finite number ≥ 0. */
+function l2Option(v: string): 'auto' | number {
+  if (v.trim() === 'auto') return 'auto';
+  const r = numberOf(v);
+  if (!Number.isFinite(r) || r < 0) throw new InvalidArgumentError('must be auto or a finite number ≥ 0');
+  return r;
+}
+
+/** A fraction in (0, 1). */
+function openFraction(v: string): number {
+  const r = numberOf(v);
+  if (!Number.isFinite(r) || r <= 0 || r >= 1) throw new InvalidArgumentError('must be a number in (0, 1)');
+  return r;
+}
 
 /** A finite number ≥ 0 (learning rates, decays, warm-up epochs). */
 function nonNegative(v: string): number {
@@ -208,6 +224,38 @@ export function program(): Command {
       warmupEpochs: o.warmupEpochs, weightDecay: o.weightDecay, maskRatio: o.maskRatio, masking: o.masking, loss: o.loss, normPix: o.normPix,
       encoderMaskTokens: o.encoderMaskTokens, seed: o.seed, threads: o.threads, resume: o.resume, fashionMnistDir: o.fashionMnistDir, cacheDir: o.cache,
     }, log, warn));
+
+  modelOptions(p.command('probe'))
+    .description('linear probe: multinomial logistic regression (L-BFGS) on the encoder\'s pooled features of labelled images; writes the head and a report')
+    .requiredOption('--data <fashion-mnist|folder>', 'fashion-mnist (Debian\'s IDX files: 60,000 train / 10,000 test), or a folder of class subfolders (optionally inside train/ and test/)')
+    .addOption(new Option('--pool <how>', 'features: mean of the patch tokens or the CLS token (after the encoder\'s final norm)').choices(['mean', 'cls']).default('mean'))
+    .addOption(new Option('--l2 <auto|value>', 'L2 penalty on W; auto: the best of 1e-6 … 1e-1 on held-out training images, then refit on all').argParser(l2Option).default('auto'))
+    .option('--out <report.json>', 'write the report (accuracies, chosen L2, confusion matrix, fits, times) here')
+    .option('--head <file>', 'where to save the head (default: beside --out as <name>.head.safetensors, else MODEL/probe-head.safetensors)')
+    .addOption(new Option('--seed <n>', 'seed of the held-out and test splits').argParser(seed).default(0))
+    .addOption(new Option('--test-fraction <r>', 'share of each class tested, for a folder without train/ and test/').argParser(openFraction).default(0.2))
+    .addOption(new Option('--train-limit <n>', 'fashion-mnist: only the first n training images (a quick run)').argParser(intIn(2, 60000, 'an integer from 2 to 60000')))
+    .addOption(new Option('--test-limit <n>', 'fashion-mnist: only the first n test images').argParser(intIn(1, 10000, 'an integer from 1 to 10000')))
+    .addOption(new Option('--max-iter <n>', 'L-BFGS iterations at most, per fit').argParser(intIn(1, 100000, 'an integer from 1 to 100000')).default(1000))
+    .addOption(batchOption())
+    .option('--fashion-mnist-dir <dir>', 'folder of the Fashion-MNIST IDX files', DEFAULT_FASHION_MNIST_DIR)
+    .action((o) => runProbe({
+      model: o.model, weights: o.weights, config: o.config, simd: simdOption(o.simd), threads: o.threads, device: o.device, batch: o.batch,
+      data: o.data, pool: o.pool, l2: o.l2, out: o.out, head: o.head, seed: o.seed, testFraction: o.testFraction, trainLimit: o.trainLimit, testLimit: o.testLimit,
+      maxIter: o.maxIter, fashionMnistDir: o.fashionMnistDir, argv: process.argv.slice(2),
+    }, log, warn));
+
+  imageOptions(p.command('classify'))
+    .addOption(threadsOption())
+    .addOption(deviceOption())
+    .description('classify images with a linear-probe head (from edge-mae probe): the top-k classes and their probabilities')
+    .argument('[images...]', 'image files or folders (PNG, JPEG)')
+    .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
+    .option('--head <file>', 'probe head (default: MODEL/probe-head.safetensors)')
+    .addOption(new Option('--top <k>', 'classes per image (at most the head\'s)').argParser(intIn(1, 100000, 'an integer from 1 to 100000')).default(5))
+    .option('--json', 'one JSON line per image: { image, top: [{ label, probability }] }')
+    .addOption(batchOption())
+    .action((images: string[], o) => runClassify({ images, model: o.model, head: o.head, top: o.top, json: o.json, threads: o.threads, device: o.device, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
 
   p.command('preprocess')
     .description('images → the model\'s pixel_values [N,C,H,W] (needs only config.json and preprocessor_config.json)')

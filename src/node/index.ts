@@ -19,5 +19,6 @@ export { loadModelSource, compileKernels, readConfig } from './load.js';
 export { startNodeWorkers } from './threads.js';
 export { loadFashionMnist } from './fashion-mnist.js';
 export { writeFileAtomic } from './atomic-write.js';
+export { loadProbeHead, findProbeHead } from './probe-head.js';
 export { DEFAULT_MODEL_DIR, DEFAULT_SAMPLES_DIR, PACKAGE_ROOT } from './paths.js';
 export { createHttpServer, DEFAULT_HTTP_LIMITS, type HttpServerLimits } from './http-adapter.js';
