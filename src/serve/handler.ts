@@ -6,8 +6,9 @@
  *   POST /reconstruct   image bytes → PNG figure (masked | reconstruction | original); losses in headers
  *   POST /encode        image bytes → JSON { embedding, pool }
  *   POST /score         image bytes → JSON { score, loss, repeats, maskRatio }
+ *   POST /classify      image bytes → JSON { top: [{ label, probability }], pool } (with a probe head)
  *
- * Query parameters: mask_ratio, seed, scale (reconstruct), pool (encode), repeats (score).
+ * Query parameters: mask_ratio, seed, scale (reconstruct), pool (encode), repeats (score), top (classify).
  * Bad input gets a 4xx JSON { error } naming the problem; bodies and image sizes are bounded.
  * Requests run one at a time on the model (its kernels share scratch memory), in arrival order;
  * at most maxPendingRequests are admitted at once, and more get 503 with Retry-After.
@@ -22,6 +23,7 @@ import { reconstruct } from '../jobs/reconstruct.js';
 import { renderFigure } from '../jobs/figure.js';
 import { score } from '../jobs/score.js';
 import { embed } from '../jobs/embed.js';
+import { type ProbeHead, checkProbeHead, probeProbabilities, topClasses } from '../probe/head.js';
 
 export interface HandlerLimits {
   /** Largest request body, bytes (default 8 MiB). */
@@ -40,6 +42,11 @@ export interface HandlerLimits {
 export interface HandlerOptions {
   model: MaeModel;
   limits?: Partial<HandlerLimits>;
+  /**
+   * A linear-probe head for this model (parseProbeHead(bytes) of an `edge-mae probe` head; in Node
+   * findProbeHead(modelDir) reads the folder's probe-head.safetensors): adds POST /classify.
+   */
+  head?: ProbeHead;
   /** Extra fields for /healthz (the Node adapter adds memory use). */
   stats?: () => Record<string, unknown>;
 }
@@ -111,6 +118,16 @@ function checkOptions(opts: HandlerOptions | undefined): HandlerLimits {
     const v = limits[name];
     if (!Number.isInteger(v) || v < 1) throw new UsageError(`createHandler: limits.${name} must be a positive integer, got ${v}`);
   }
+  if (opts.head !== undefined) {
+    try {
+      checkProbeHead(opts.head, 'createHandler: options.head');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (opts.head.dim !== opts.model.config.hiddenSize) {
+      throw new UsageError(`createHandler: options.head was fitted on ${opts.head.dim}-dimensional features, but the model's hidden size is ${opts.model.config.hiddenSize}`);
+    }
+  }
   return limits;
 }
 
@@ -170,6 +187,18 @@ export function createHandler(opts: HandlerOptions): Handler {
       return json(200, { score: s.score, loss: s.loss, repeats, maskRatio: maskRatio ?? model.config.maskRatio });
     },
   };
+  const { head } = opts;
+  if (head) {
+    routes['/classify'] = async (url, body) => {
+      const K = head.classes.length;
+      const top = numberParam(url, 'top', (v) => Number.isInteger(v) && v >= 1 && v <= K, `must be an integer from 1 to ${K} (the head's classes)`) ?? Math.min(5, K);
+      const pixels = pixelsOf(body);
+      const features = await exclusive(() => embed(model, pixels, { batch: 1, pool: head.pool }));
+      const scores = topClasses(head, probeProbabilities(head, features, 1), 0, top);
+      return json(200, { top: scores.map((t) => ({ label: t.label, probability: t.probability })), pool: head.pool, classes: K });
+    };
+  }
+  const routeList = `POST ${Object.keys(routes).join(', ')}; GET /healthz`;
 
   return {
     async fetch(request: Request): Promise<Response> {
@@ -182,11 +211,15 @@ export function createHandler(opts: HandlerOptions): Handler {
             status: 'ok',
             backend: model.backendDescription,
             model: { image_size: c.imageSize, patch_size: c.patchSize, num_channels: c.numChannels, hidden_size: c.hiddenSize, mask_ratio: c.maskRatio },
+            ...(head ? { probe_head: { classes: head.classes, pool: head.pool } } : {}),
             ...opts.stats?.(),
           });
         }
         const route = routes[url.pathname];
-        if (!route) throw new HttpError(404, `no route ${url.pathname} (POST /reconstruct, /encode, /score; GET /healthz)`);
+        if (!route) {
+          const why = url.pathname === '/classify' ? ': this handler has no probe head (createHandler({ model, head }); edge-mae probe writes one)' : '';
+          throw new HttpError(404, `no route ${url.pathname}${why} (${routeList})`);
+        }
         if (request.method !== 'POST') throw new HttpError(405, `${request.method} ${url.pathname}: use POST with the image bytes`);
         if (pending >= limits.maxPendingRequests) {
           throw new HttpError(503, `busy: ${pending} requests already admitted (limit ${limits.maxPendingRequests}); retry after ${RETRY_AFTER_S} s`, { 'retry-after': String(RETRY_AFTER_S) });
