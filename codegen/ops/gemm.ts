@@ -321,7 +321,7 @@ export function emitLinearDw(s: LinearDwSpec, fma = false): EmittedFunction {
   const K = s.inDim, N = s.outDim;
   const g: GemmSpec = { op: 'gemm', m: null, k: 0, n: K, lda: 1, ldb: K, ldc: K, ldr: K, scale: 1, bias: false, gelu: false, residual: true, mr: s.mr, nr: s.nr, packed: false };
   const a: ALayout = { rowBytes: 4, kBytes: N * 4, steps: 'tn' };
-  const chunk = dwChunk(K);
+  const chunk = s.chunk ?? dwChunk(K);
   const full = Math.floor(K / s.nr) * s.nr;
   const rest = K - full;
   const columns = (rows: number): string => {
