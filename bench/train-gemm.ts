@@ -50,7 +50,7 @@ const put = (data: Float32Array | number): number => {
   return p;
 };
 for (const [m, k, n] of SHAPES) {
-  const x = put(uniform(m * k, 1)), dy = put(uniform(m * n, 2)), y = put(m * n), dx = put(m * k), dw = put(n * k), bias = put(n);
+  const x = put(uniform(m * k, 1)), dy = put(uniform(m * n, 2)), y = put(m * n), dx = put(m * Math.max(k, n)), dw = put(n * k), bias = put(n);
   const wp = put(16 * Math.ceil(Math.max(k, n) / 4) * Math.max(k, n)); // room for any packing
   const flop = 2 * m * k * n;
   const list: Candidate[] = [];
@@ -59,6 +59,11 @@ for (const [m, k, n] of SHAPES) {
       const s = { ...linearSpec(k, n), mr, nr };
       const panels = panelCount(n, nr);
       list.push({ label: `fwd ${mr}x${nr}${rb !== 64 ? ` rb${rb}` : ''}`, spec: s, flop, run: (fns) => { const f = fns[kernelName(s)]!; for (let r = 0; r < m; r += rb) f(x + r * k * 4, wp, bias, y + r * n * 4, 0, Math.min(rb, m - r), 0, panels); } });
+    }
+    if (only.has('gelu')) for (const variant of ['plain', 'gelu', 'save'] as const) {
+      const s = { ...linearSpec(k, n, { gelu: variant !== 'plain' }), mr, nr, ...(variant === 'save' ? { geluGrad: 'save' as const } : {}) };
+      const panels = panelCount(n, nr);
+      list.push({ label: `fwd ${variant} ${mr}x${nr}`, spec: s, flop, run: (fns) => { const f = fns[kernelName(s)]!; for (let r = 0; r < m; r += 64) f(x + r * k * 4, wp, bias, y + r * n * 4, variant === 'save' ? dx : 0, Math.min(64, m - r), 0, panels); } });
     }
     if (only.has('dx')) for (const rb of [0, ...rowBlocks.filter((b) => b !== 64)]) {
       const s = { ...linearDxSpec(k, n), mr, nr };
