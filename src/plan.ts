@@ -88,7 +88,11 @@ export interface LinearDxSpec {
  * A Linear's weight gradient dW [outDim, inDim] += dyᵀ · x over m rows (every token of every image),
  * dW plain row-major (the weights file's layout); mr rows of dW × nr columns per register tile.
  */
-export interface LinearDwSpec { readonly op: 'linear_dw'; readonly inDim: number; readonly outDim: number; readonly mr: number; readonly nr: number }
+export interface LinearDwSpec {
+  readonly op: 'linear_dw'; readonly inDim: number; readonly outDim: number; readonly mr: number; readonly nr: number;
+  /** Tokens per pass (codegen/ops/gemm.ts dwChunk's choice when absent). */
+  readonly chunk?: number;
+}
 /** C[m,n] = scale·Aᵀ·B, A stored [k, m] (ld lda), B [k, n] (ld ldb), every size a constant: attention backward's Pᵀ·dO and dSᵀ·Q. */
 export interface MatmulTnSpec { readonly op: 'matmul_tn'; readonly m: number; readonly k: number; readonly n: number; readonly lda: number; readonly ldb: number; readonly ldc: number; readonly scale: number; readonly mr: number; readonly nr: number }
 /** One image's attention backward over a head range, from the saved qkv [t, 3·width] and softmax P [heads, t, t] → dqkv [t, 3·width]. */
@@ -139,7 +143,7 @@ export function kernelName(s: KernelSpec): string {
     case 'mse_loss_backward': return `f32_mse_loss_backward_p${s.patchDim}${s.normPix ? '_normpix' : ''}${s.allPatches ? '_all' : ''}`;
     case 'column_sum': return `f32_column_sum_d${s.width}`;
     case 'linear_dx': return `f32_gemm_dx_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}${s.accumulate ? '_acc' : ''}${s.geluGrad ? '_dgelu' : ''}`;
-    case 'linear_dw': return `f32_gemm_dw_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}`;
+    case 'linear_dw': return `f32_gemm_dw_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}${s.chunk !== undefined ? `_c${s.chunk}` : ''}`;
     case 'matmul_tn': {
       const parts = [`f32_matmul_tn_${s.mr}x${s.nr}`, `m${s.m}`, `k${s.k}`, `n${s.n}`];
       if (s.lda !== s.m) parts.push(`lda${s.lda}`);

@@ -26,7 +26,7 @@ export type Arg =
 /**
  * How a step's work divides between threads:
  * - 'range': the kernel's trailing range [0, parts) (weight panels, LayerNorm rows);
- * - 'rows': a weight GEMM's m rows (in row blocks), each thread running every panel;
+ * - 'rows': a weight GEMM's (or a Linear dx's) m rows (in row blocks), each thread running every panel;
  * - 'images': each thread runs its share of the step's images;
  * - 'pairs': (image, part) pairs, parts of the kernel's range (attention: images × heads).
  * Steps without one run on the first thread.

@@ -305,8 +305,15 @@ export function emitLinearDx(s: LinearDxSpec, fma = false): EmittedFunction {
  * 16–24 unchunked and 21–27 at 256 KiB (bench/backward-gemm.ts, simd128; 32 KiB–128 KiB within noise).
  */
 const DW_CHUNK_FLOATS = 16384;
+/**
+ * At most 32 tokens per pass, however narrow x: on the bundled model's shapes (in 64–512, 3,328 and
+ * 12,800 tokens) 32 measured fastest, 2–10% over 16384/K's 64–256 tokens (bench/train-gemm.ts
+ * --only=dw --chunks=…): each tile's run of tokens is shorter, but x's chunk (≤ 32 KiB for
+ * K ≤ 256) and dy's rows stay in L1.
+ */
+const DW_CHUNK_MAX_TOKENS = 32;
 export function dwChunk(k: number): number {
-  return Math.max(16, Math.floor(DW_CHUNK_FLOATS / k));
+  return Math.max(16, Math.min(DW_CHUNK_MAX_TOKENS, Math.floor(DW_CHUNK_FLOATS / k)));
 }
 
 /**
@@ -321,7 +328,7 @@ export function emitLinearDw(s: LinearDwSpec, fma = false): EmittedFunction {
   const K = s.inDim, N = s.outDim;
   const g: GemmSpec = { op: 'gemm', m: null, k: 0, n: K, lda: 1, ldb: K, ldc: K, ldr: K, scale: 1, bias: false, gelu: false, residual: true, mr: s.mr, nr: s.nr, packed: false };
   const a: ALayout = { rowBytes: 4, kBytes: N * 4, steps: 'tn' };
-  const chunk = dwChunk(K);
+  const chunk = s.chunk ?? dwChunk(K);
   const full = Math.floor(K / s.nr) * s.nr;
   const rest = K - full;
   const columns = (rows: number): string => {

@@ -30,7 +30,7 @@ export function shareOf(parts: number, index: number, count: number): [number, n
 
 export type RunProgram = () => void;
 
-/** Rows of a weight GEMM per call when its rows are split: A's block stays in cache across the panels. */
+/** Rows of a weight GEMM (or Linear dx) per call when its rows are split: A's block stays in cache across the panels. */
 const ROW_BLOCK = 64;
 
 /** Kernel specs by name: what binds a step's operands (and a GEMM's strides, for row splits). */
@@ -130,23 +130,24 @@ export function compileProgram(steps: readonly Step[], exports: KernelExports, l
         };
       }
       case 'rows': {
-        if (spec.op !== 'gemm' || !spec.packed || step.images) throw new KernelError(`program step ${step.kernel}: only a batch-wide weight GEMM splits its rows`);
+        // A batch-wide weight GEMM, or a Linear's dx (the same packed GEMM, B = W's second packing).
+        if (!((spec.op === 'gemm' && spec.packed) || spec.op === 'linear_dx') || step.images) throw new KernelError(`program step ${step.kernel}: only a batch-wide weight GEMM or Linear dx splits its rows`);
         const m = (step.args.m as { int: number }).int;
         const at = Object.fromEntries(operands.map(([name], j) => [name, j])) as Record<string, number>;
+        // Floats between rows of each row-indexed operand: A, C and the residual (or a GELU' operand, dgelu).
+        const ld: Record<string, number> = spec.op === 'gemm'
+          ? { a: spec.lda, c: spec.ldc, res: spec.ldr, dgelu: spec.ldr }
+          : { a: spec.outDim, c: spec.inDim, dgelu: spec.inDim };
         // Whole register tiles to each thread, so its rows group as on one thread.
         const tiles = Math.ceil(m / spec.mr);
         const [b0, b1] = one ? [0, tiles] : shareOf(tiles, t.index, t.count);
         const r0 = b0 * spec.mr, r1 = Math.min(m, b1 * spec.mr);
-        // The residual operand, or a training fc1's GELU' output (dgelu) in its place: rows like c's, ldr apart.
-        const resAt = at.res ?? at.dgelu!;
-        const a = base[at.a!]!, c = base[at.c!]!, res = base[resAt]!;
+        const rowed = Object.keys(ld).filter((name) => at[name] !== undefined && base[at[name]!] !== 0);
         const blocks: number[][] = [];
         for (let r = r0; r < r1; r += ROW_BLOCK) {
           const rows = Math.min(ROW_BLOCK, r1 - r);
           const call = [...base];
-          call[at.a!] = a + r * spec.lda * 4;
-          call[at.c!] = c + r * spec.ldc * 4;
-          if (res !== 0) call[resAt] = res + r * spec.ldr * 4;
+          for (const name of rowed) call[at[name]!] = base[at[name]!]! + r * ld[name]! * 4;
           call[at.m!] = rows;
           blocks.push([...call, 0, parts]);
         }

@@ -13,7 +13,7 @@
 import type { MaeConfig } from '../config.js';
 import { shapesOf } from '../shapes.js';
 import { KernelError } from '../errors.js';
-import { type GemmSpec, type KernelSpec, type Tiling, kernelName, linearDwSpec, linearDxSpec, linearSpec, panelCount, tileFor } from '../plan.js';
+import { type GemmSpec, type KernelSpec, type LinearDxSpec, type Tiling, kernelName, linearDwSpec, linearDxSpec, linearSpec, panelCount, tileFor } from '../plan.js';
 import type { Arg, KernelStep, Step } from '../program.js';
 import { dxWeight, gradBuffer } from './layout.js';
 import type { TrainingVariant } from './params.js';
@@ -211,6 +211,15 @@ class Live {
   }
 }
 
+/**
+ * A Linear dx's work: in row blocks over every panel, as the forward (dy's block stays in cache
+ * while each panel of W passes; one call over all rows streams dy once per panel), threads taking
+ * whole row tiles; few rows: the panels split.
+ */
+function dxSplit(op: LinearOp, dx: LinearDxSpec): Omit<KernelStep, 'kernel' | 'args'> {
+  return { parts: panelCount(op.inDim, dx.nr), split: op.m >= 64 ? 'rows' : 'range' };
+}
+
 /** The backward kernels of one op: parameter gradients accumulated, the input's gradient written or added. */
 function backwardSteps(op: TrainingOp, s: StepWriter, live: Live): void {
   const cfg = s.cfg;
@@ -227,13 +236,13 @@ function backwardSteps(op: TrainingOp, s: StepWriter, live: Live): void {
         // fc2's dx carried through the GELU: d u = (dy·W) ⊙ GELU'(u), GELU'(u) from fc1's epilogue.
         const dx = linearDxSpec(op.inDim, op.outDim, false, true);
         if (gradOf(gelu.u) === gradOf(op.y)) throw new KernelError(`training program: ${op.name}'s dx would overwrite its dy`);
-        s.call(dx, { a: dy, b: w(dxWeight(op.name)), c: buf(gradOf(gelu.u)), dgelu: buf(gelu.u), m: int(op.m) }, { parts: panelCount(op.inDim, dx.nr), split: 'range' });
+        s.call(dx, { a: dy, b: w(dxWeight(op.name)), c: buf(gradOf(gelu.u)), dgelu: buf(gelu.u), m: int(op.m) }, dxSplit(op, dx));
         live.add(op.x);
         live.add(gelu.u);
       } else {
         const dx = linearDxSpec(op.inDim, op.outDim, live.has(op.x));
         if (gradOf(op.x) === gradOf(op.y)) throw new KernelError(`training program: ${op.name}'s dx would overwrite its dy`);
-        s.call(dx, { a: dy, b: w(dxWeight(op.name)), c: buf(gradOf(op.x)), m: int(op.m) }, { parts: panelCount(op.inDim, dx.nr), split: 'range' });
+        s.call(dx, { a: dy, b: w(dxWeight(op.name)), c: buf(gradOf(op.x)), m: int(op.m) }, dxSplit(op, dx));
         live.add(op.x);
       }
       if (op.res !== undefined) {
