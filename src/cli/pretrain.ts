@@ -1,8 +1,8 @@
 /**
  * `edge-mae pretrain`: the MAE recipe on the device (src/training/pretrain.ts), from a config
  * (fresh weights as models_mae.py initialises them) or a model folder (`--init`, continued
- * pretraining), into a model folder every other command takes. Each epoch (and on SIGINT) it
- * writes, each atomically: config.json, model.safetensors, preprocessor_config.json and
+ * pretraining), into a model folder every other command takes. Each epoch (and on SIGINT or SIGTERM) it
+ * writes, each atomically (and on SIGINT or SIGTERM): config.json, model.safetensors, preprocessor_config.json and
  * checkpoint.safetensors (weights, AdamW state, the run's position); train-log.jsonl gets one JSON
  * line per optimizer step. `--resume` goes on from the checkpoint exactly.
  */
@@ -127,8 +127,10 @@ export async function runPretrain(a: PretrainArgs, log: (line: string) => void, 
   const total = Math.min(options.maxIters ?? Infinity, perEpoch * options.epochs);
   log(`pretrain: ${images.count} images, ${perEpoch} steps/epoch of ${options.batch}×${options.accum}, ${options.epochs} epochs${options.maxIters ? ` (at most ${options.maxIters} steps)` : ''}, mask ${options.maskRatio} ${options.masking} (${keep}/${L} kept), loss on ${options.lossOn} patches${options.normPix ? ', norm-pix target' : ''}${options.encoderMaskTokens ? ', encoder with mask tokens' : ''}, blr ${options.blr}, seed ${options.seed}${a.resume ? `; resumed at step ${position.step}` : ''} (wasm: ${kernels.manifest.simd}, ${a.threads} thread${a.threads > 1 ? 's' : ''}, ${(trainer.layout.pages * 65536 / 2 ** 20).toFixed(0)} MiB memory)`);
   let stop = false;
+  // Ctrl-C (SIGINT) or a service manager's SIGTERM: finish the step, write the checkpoint, stop.
   const onSigint = (): void => { stop = true; };
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
   const tty = process.stderr.isTTY;
   const bar = tty ? new cliProgress.SingleBar({ format: 'pretrain [{bar}] {value}/{total} steps | loss {loss} | lr {lr} | {ips} img/s | {eta_formatted} left', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
   bar?.start(total, position.step, { loss: '-', lr: '-', ips: '-' });
@@ -164,6 +166,7 @@ export async function runPretrain(a: PretrainArgs, log: (line: string) => void, 
     }
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
     bar?.stop();
     trainer.dispose();
   }
