@@ -2,7 +2,7 @@
  * `edge-mae pretrain`: the MAE recipe on the device (src/training/pretrain.ts), from a config
  * (fresh weights as models_mae.py initialises them) or a model folder (`--init`, continued
  * pretraining), into a model folder every other command takes. Each epoch (and on SIGINT or SIGTERM) it
- * writes, each atomically (and on SIGINT or SIGTERM): config.json, model.safetensors, preprocessor_config.json and
+ * writes, each atomically: config.json, model.safetensors, preprocessor_config.json and
  * checkpoint.safetensors (weights, AdamW state, the run's position); train-log.jsonl gets one JSON
  * line per optimizer step. `--resume` goes on from the checkpoint exactly.
  */
