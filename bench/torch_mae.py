@@ -8,7 +8,12 @@ Run with Debian's /usr/bin/python3 (its python3-torch), not a pyenv python:
       → loads, warms up, prints one JSON line {"ready": ...}; then for each stdin line "pass" runs
         the forward over all of DATA's images (pixel_values, noise) at batch B and prints
         {"seconds", "loss", "loss_norm_pix"}; "quit" ends it.
-Both print only JSON lines on stdout (bench/batch-forward.ts reads them).
+  /usr/bin/python3 bench/torch_mae.py train --model DIR --data DATA.safetensors --batch B --threads T --steps S
+      → MAE pretraining steps (forward, loss on the removed patches, backward, AdamW as MAE's
+        main_pretrain.py: betas 0.9/0.95, weight decay 0.05 on ≥ 2-D parameters) on DATA's
+        pixel_values in batches of B with fresh noise; after one warm-up step prints one JSON line
+        per timed step {"step", "seconds", "loss"}, then {"done": …}.
+All print only JSON lines on stdout (bench/batch-forward.ts and bench/train-peer.ts read them).
 """
 import argparse
 import json
@@ -259,6 +264,36 @@ def cmd_serve(a):
             print(json.dumps({'error': f'unknown command {cmd!r}'}), flush=True)
 
 
+def cmd_train(a):
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    m, _ = load_model(a.model)
+    m.train()
+    pixels = torch.from_numpy(read_safetensors(a.data)['pixel_values'].copy())
+    n, b = pixels.shape[0], a.batch
+    # MAE's param groups (timm add_weight_decay): no decay for 1-D tensors and biases.
+    decay = [p for name, p in m.named_parameters() if p.ndim > 1 and not name.endswith('.bias')]
+    no_decay = [p for name, p in m.named_parameters() if not (p.ndim > 1 and not name.endswith('.bias'))]
+    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.05}, {'params': no_decay, 'weight_decay': 0.0}], lr=2e-3, betas=(0.9, 0.95))
+
+    def step(i):
+        at = (i * b) % max(1, n - b + 1)
+        imgs = pixels[at:at + b]
+        noise = torch.rand(imgs.shape[0], m.num_patches)
+        t0 = time.perf_counter()
+        _, _, loss, _ = m(imgs, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - t0, float(loss)
+
+    step(0)  # warm-up: allocator, OpenMP pool, BLAS buffers
+    for i in range(1, a.steps + 1):
+        seconds, loss = step(i)
+        print(json.dumps({'step': i, 'seconds': seconds, 'loss': loss}), flush=True)
+    print(json.dumps({'done': {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': blas_libraries(), 'batch': b}}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -271,8 +306,14 @@ def main():
     s.add_argument('--data', required=True)
     s.add_argument('--batch', type=int, default=500)
     s.add_argument('--threads', type=int, default=1)
+    t = sub.add_parser('train')
+    t.add_argument('--model', required=True)
+    t.add_argument('--data', required=True)
+    t.add_argument('--batch', type=int, default=256)
+    t.add_argument('--threads', type=int, default=1)
+    t.add_argument('--steps', type=int, default=10)
     a = ap.parse_args()
-    cmd_check(a) if a.cmd == 'check' else cmd_serve(a)
+    {'check': cmd_check, 'serve': cmd_serve, 'train': cmd_train}[a.cmd](a)
 
 
 if __name__ == '__main__':
