@@ -388,7 +388,17 @@ export function linearShapes(cfg: MaeConfig): Array<[number, number]> {
 }
 
 /** Regions are 64-byte aligned with at least 64 bytes of slack after each: partial-vector tail loads stay inside. */
-const align = (bytes: number): number => Math.ceil(bytes / 64) * 64 + 64;
+export const align = (bytes: number): number => Math.ceil(bytes / 64) * 64 + 64;
+
+/** Lays regions out one after another in an arena, each aligned (align); `at` is where the next starts. */
+export class RegionPlacer {
+  at = 0;
+  place(length: number): Region {
+    const r = { offset: this.at, length };
+    this.at += align(length * 4);
+    return r;
+  }
+}
 
 /** Per-thread attention scratch (floats): each thread works on its own heads. */
 export function attentionScratch(cfg: MaeConfig): { scores: number; kt: number } {
@@ -408,15 +418,11 @@ export function layoutOf(cfg: MaeConfig, threads = 1, tiling: Tiling = {}, batch
   const T = 1 + L;
   const W = Math.max(D, Dd);
   const B = batch;
-  let at = 0;
-  const place = (length: number): Region => {
-    const r = { offset: at, length };
-    at += align(length * 4);
-    return r;
-  };
+  const arena = new RegionPlacer();
+  const place = (length: number): Region => arena.place(length);
   const weights: Record<string, Region> = {};
   for (const [name, n] of weightSizes(cfg, tiling)) weights[name] = place(n);
-  const activations = at;
+  const activations = arena.at;
   const buffers: Record<BufferName, Region> = {
     pixels: place(B * cfg.numChannels * cfg.imageSize * cfg.imageSize),
     ids: place(B * L),
@@ -435,8 +441,7 @@ export function layoutOf(cfg: MaeConfig, threads = 1, tiling: Tiling = {}, batch
     // only while the weights are packed, before any inference: it overlays the activations.
     staging: { offset: activations, length: Math.max(...linearShapes(cfg).map(([n, k]) => n * k)) },
   };
-  at = Math.max(at, activations + align(buffers.staging.length * 4));
-  return { weights, buffers, bytes: at };
+  return { weights, buffers, bytes: Math.max(arena.at, activations + align(buffers.staging.length * 4)) };
 }
 
 /** WebAssembly pages (64 KiB) to hold the static data, the arena and nothing more: memory never grows. */

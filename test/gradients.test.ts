@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type MaeConfig, parseConfig, shapesOf, toHfJson } from '../src/config.js';
+import { type MaeConfig, shapesOf, toHfJson } from '../src/config.js';
 import { ConfigError, InputError } from '../src/errors.js';
 import { MaeModel } from '../src/node/index.js';
 import { encodeSafetensors } from '../src/safetensors.js';
@@ -19,7 +19,8 @@ import { checkTrainingFits, trainingBatchThatFits } from '../src/training/layout
 import { preset } from '../src/config.js';
 import { lenKeep } from '../src/shapes.js';
 import { hfTensors, paramsFromWeights, referenceGradients, type MaeGrads } from './reference/mae-backward.js';
-import { mulberry32, randomWeights, toHfTensors } from './reference/mae-reference.js';
+import { randomWeights, toHfTensors } from './reference/mae-reference.js';
+import { oddConfig, oddInputs } from './support/odd-inputs.js';
 import { GOLDEN, LOSS_TOL, goldenCase, readTensors, tempDir } from './helpers.js';
 
 /** Per tensor T: |x − g| ≤ 2e-5·max|g_T| (the golden README's check). */
@@ -78,8 +79,6 @@ for (const name of ['tiny', 'small'] as const) {
   });
 }
 
-const oddConfig = (fields: Record<string, unknown>): MaeConfig =>
-  parseConfig({ layer_norm_eps: 1e-6, hidden_act: 'gelu', qkv_bias: true, norm_pix_loss: false, model_type: 'vit_mae', ...fields }, 'odd config');
 
 /** The reference-grads test's odd configs (1–3 channels, L = 9/25, MLP 37/22/30/19/50/45, head widths 5 and 6). */
 const ODD_CASES: Array<{ what: string; n: number; cfg: MaeConfig; lossOn: 'removed' | 'all'; maskRatio?: number }> = [
@@ -100,23 +99,6 @@ const ODD_CASES: Array<{ what: string; n: number; cfg: MaeConfig; lossOn: 'remov
   },
 ];
 
-/** Seeded pixels ~ N(0, 1) and noise that is a random permutation of (k + ½)/L per image (no ties). */
-function oddInputs(cfg: MaeConfig, n: number, seed: number): { pixels: Float32Array; noise: Float32Array } {
-  const uniform = mulberry32(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-  const pixels = Float32Array.from({ length: n * cfg.numChannels * cfg.imageSize ** 2 }, gauss);
-  const { numPatches: L } = shapesOf(cfg);
-  const noise = new Float32Array(n * L);
-  for (let img = 0; img < n; img++) {
-    const perm = Array.from({ length: L }, (_, k) => k);
-    for (let k = L - 1; k > 0; k--) {
-      const j = Math.floor(uniform() * (k + 1));
-      [perm[k], perm[j]] = [perm[j]!, perm[k]!];
-    }
-    perm.forEach((v, l) => (noise[img * L + l] = (v + 0.5) / L));
-  }
-  return { pixels, noise };
-}
 
 ODD_CASES.forEach((c, idx) => {
   test(`odd config: ${c.what} — model.gradients match the float64 reference backward`, async () => {

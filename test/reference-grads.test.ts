@@ -7,9 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { parseConfig, shapesOf, type MaeConfig } from '../src/config.js';
+import { shapesOf, type MaeConfig } from '../src/config.js';
 import type { SafetensorsFile } from '../src/safetensors.js';
 import { loadWeights } from '../src/weights.js';
+import { oddConfig, oddInputs } from './support/odd-inputs.js';
 import { GOLDEN, goldenCase, readTensors } from './helpers.js';
 import {
   adamwStep, attentionBackward, decays, EXACT_OPS, hfTensors, paramsFromHf, paramsFromWeights, referenceGradients,
@@ -197,8 +198,6 @@ test('the weight-decay rule: ≥ 2-D tensors (cls and mask tokens included), not
 
 // ─── finite differences on odd configs ───────────────────────────────────────────────────────
 
-const oddConfig = (fields: Record<string, unknown>): MaeConfig =>
-  parseConfig({ layer_norm_eps: 1e-6, hidden_act: 'gelu', qkv_bias: true, ...fields }, 'odd config');
 
 /** 1–3 channels, 9 and 25 patches, MLP widths 37/22/30/19/50/45, head widths 5 and 6, no qkv bias once. */
 const ODD_CASES = [
@@ -228,23 +227,6 @@ const ODD_CASES = [
   },
 ];
 
-/** Seeded pixels ~ N(0, 1) and noise that is a random permutation of (k + ½)/L per image (no ties). */
-function oddInputs(cfg: MaeConfig, n: number, seed: number): { pixels: Float32Array; noise: Float32Array } {
-  const uniform = mulberry32(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-  const pixels = Float32Array.from({ length: n * cfg.numChannels * cfg.imageSize ** 2 }, gauss);
-  const { numPatches: L } = shapesOf(cfg);
-  const noise = new Float32Array(n * L);
-  for (let img = 0; img < n; img++) {
-    const perm = Array.from({ length: L }, (_, k) => k);
-    for (let k = L - 1; k > 0; k--) {
-      const j = Math.floor(uniform() * (k + 1));
-      [perm[k], perm[j]] = [perm[j]!, perm[k]!];
-    }
-    perm.forEach((v, l) => (noise[img * L + l] = (v + 0.5) / L));
-  }
-  return { pixels, noise };
-}
 
 /** Entries to probe in a tensor of `size`: its largest-gradient entry and `count` seeded others. */
 function probeIndices(grad: ArrayLike<number>, count: number, uniform: () => number): number[] {

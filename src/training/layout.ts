@@ -9,14 +9,12 @@
 import type { MaeConfig } from '../config.js';
 import { shapesOf } from '../shapes.js';
 import { ConfigError } from '../errors.js';
-import { type LinearDxSpec, type MemoryLayout, type Region, type Tiling, ARENA_BASE, attentionScratch, dxPackedSize, linearDxSpec, weightSizes } from '../plan.js';
+import { type LinearDxSpec, type MemoryLayout, type Region, type Tiling, ARENA_BASE, RegionPlacer, align, attentionScratch, dxPackedSize, linearDxSpec, weightSizes } from '../plan.js';
 import { type TrainingVariant, canonicalLengths, trainableParams } from './params.js';
 
 /** wasm32's page limit (4 GiB). */
 const WASM32_PAGES = 65536;
 
-/** Regions 64-byte aligned with 64 bytes of slack after each (partial-vector tail loads stay inside), as the forward's layout. */
-const align = (bytes: number): number => Math.ceil(bytes / 64) * 64 + 64;
 
 /** A Linear's names in the layout and its dx kernel's spec. */
 export interface LinearInfo {
@@ -96,12 +94,8 @@ export function trainingLayoutOf(cfg: MaeConfig, batch: number, keep: number, ti
   const F = Math.max(cfg.intermediateSize, cfg.decoderIntermediateSize);
   const W = Math.max(D, Dd);
   const T = Math.max(Te, Td);
-  let at = 0;
-  const place = (length: number): Region => {
-    const r = { offset: at, length };
-    at += align(length * 4);
-    return r;
-  };
+  const placer = new RegionPlacer();
+  const place = (length: number): Region => placer.place(length);
   const weights: Record<string, Region> = {};
   for (const [name, n] of weightSizes(cfg, tiling)) weights[name] = place(n);
   if (variant.encoderMaskTokens) weights.enc_mask_token = place(D);
@@ -148,8 +142,8 @@ export function trainingLayoutOf(cfg: MaeConfig, batch: number, keep: number, ti
   ];
   for (const [name, n] of sizes) buffers[name] = place(n);
   for (const [name, r] of Object.entries(grads)) buffers[gradBuffer(name)] = r;
-  const pages = Math.ceil((ARENA_BASE + at) / 65536);
-  return { weights, buffers: buffers as MemoryLayout['buffers'], bytes: at, batch, keep, arena, params, grads, pages };
+  const pages = Math.ceil((ARENA_BASE + placer.at) / 65536);
+  return { weights, buffers: buffers as MemoryLayout['buffers'], bytes: placer.at, batch, keep, arena, params, grads, pages };
 }
 
 /** The most images per call (at most `want`) whose training layout fits wasm32; 0 when none does. */
