@@ -12,6 +12,7 @@ import { runBuild } from './build.js';
 import { runForward } from './forward.js';
 import { runGradients } from './gradients.js';
 import { parseMasking, runPretrain } from './pretrain.js';
+import { runFinetune } from './finetune.js';
 import { runEncodeTensors } from './encode.js';
 import { runEncodeImages } from './encode-images.js';
 import { runReconstruct } from './reconstruct.js';
@@ -61,6 +62,14 @@ function l2Option(v: string): 'auto' | number {
   const r = numberOf(v);
   if (!Number.isFinite(r) || r < 0) throw new InvalidArgumentError('must be auto or a finite number ≥ 0');
   return r;
+}
+
+/** --blocks: a block count ≥ 0 or 'all'. */
+function blocksOption(v: string): number | 'all' {
+  if (v.trim() === 'all') return 'all';
+  const n = numberOf(v);
+  if (!Number.isInteger(n) || n < 0 || n > 1024) throw new InvalidArgumentError('must be all or an integer from 0 to the encoder\'s depth');
+  return n;
 }
 
 /** A fraction in (0, 1). */
@@ -256,6 +265,35 @@ export function program(): Command {
     .option('--json', 'one JSON line per image: { image, top: [{ label, probability }] }')
     .addOption(batchOption())
     .action((images: string[], o) => runClassify({ images, model: o.model, head: o.head, top: o.top, json: o.json, threads: o.threads, device: o.device, batch: o.batch, fashionMnist: o.fashionMnist, fashionMnistDir: o.fashionMnistDir }, log, warn));
+
+  p.command('finetune')
+    .description('supervised fine-tuning of the last K encoder blocks (0: the head alone; all: full) and a linear head on labelled images')
+    .option('--model <dir>', 'model folder (default: the bundled mae-fashion-mnist)')
+    .requiredOption('--data <spec>', 'fashion-mnist, or a folder of class subfolders (train/ and test/, or split here)')
+    .requiredOption('--out <dir>', 'the model folder to write (weights, probe-head.safetensors, report.json)')
+    .addOption(new Option('--blocks <k|all>', 'encoder blocks opened from the top').argParser(blocksOption).default(1))
+    .addOption(new Option('--epochs <n>', 'epochs').argParser(intIn(1, 100_000, 'an integer from 1 to 100000')).default(1))
+    .addOption(new Option('--batch <n>', 'images per step').argParser(intIn(1, 65536, 'an integer from 1 to 65536')).default(256))
+    .addOption(new Option('--blr <x>', 'base learning rate: lr = blr × batch / 256').argParser(nonNegative).default(5e-4))
+    .addOption(new Option('--min-lr <x>', 'the cosine\'s floor').argParser(nonNegative).default(1e-6))
+    .addOption(new Option('--warmup-epochs <x>', 'linear warm-up epochs').argParser(nonNegative).default(0.2))
+    .addOption(new Option('--weight-decay <x>', 'AdamW weight decay (≥ 2-D weights but cls)').argParser(nonNegative).default(0.05))
+    .addOption(new Option('--layer-decay <x>', 'layer-wise lr decay (1: none)').argParser(nonNegative).default(0.75))
+    .addOption(new Option('--pool <how>', 'pooled feature for the head').choices(['mean', 'cls']).default('mean'))
+    .addOption(new Option('--seed <n>', 'seed of the head, order and flips').argParser(seed).default(0))
+    .option('--no-flip', 'no random horizontal flips')
+    .addOption(new Option('--train-images <n>', 'Fashion-MNIST: the first N training images').argParser(intIn(1, 60000, 'an integer from 1 to 60000')))
+    .addOption(new Option('--test-images <n>', 'Fashion-MNIST: the first N test images').argParser(intIn(1, 10000, 'an integer from 1 to 10000')))
+    .addOption(new Option('--test-fraction <r>', 'share of each class tested, for a folder without train/ and test/').argParser(openFraction).default(0.2))
+    .addOption(new Option('--max-iters <n>', 'stop after this many steps').argParser(intIn(1, 2 ** 31 - 1, 'a positive integer')))
+    .addOption(threadsOption())
+    .option('--fashion-mnist-dir <dir>', 'folder of the Fashion-MNIST IDX files', DEFAULT_FASHION_MNIST_DIR)
+    .option('--cache <dir>', 'kernel cache folder')
+    .action((o) => runFinetune({
+      model: o.model, data: o.data, out: o.out, blocks: o.blocks, epochs: o.epochs, batch: o.batch, blr: o.blr, minLr: o.minLr, warmupEpochs: o.warmupEpochs,
+      weightDecay: o.weightDecay, layerDecay: o.layerDecay, pool: o.pool, seed: o.seed, threads: o.threads, flip: o.flip, trainImages: o.trainImages,
+      testImages: o.testImages, testFraction: o.testFraction, maxIters: o.maxIters, fashionMnistDir: o.fashionMnistDir, cacheDir: o.cache,
+    }, log));
 
   p.command('preprocess')
     .description('images → the model\'s pixel_values [N,C,H,W] (needs only config.json and preprocessor_config.json)')

@@ -320,3 +320,41 @@ export function trainingBackwardProgram(cfg: MaeConfig, keep: number, n: number,
   for (const op of ops.reverse()) backwardSteps(op, s, live);
   return s;
 }
+
+/**
+ * Fine-tuning's encoder (models_vit.py's forward_features): every patch in order (ids_keep the
+ * identity), the blocks, the final norm into `latent`; no decoder.
+ */
+export function encoderOps(cfg: MaeConfig, n: number): TrainingOp[] {
+  const ops = forwardOps(cfg, shapesOf(cfg).numPatches, n);
+  return ops.slice(0, ops.findIndex((o) => o.kind === 'layernorm' && o.name === 'norm') + 1);
+}
+
+export function finetuneForwardProgram(cfg: MaeConfig, n: number, tiling: Tiling = {}): StepWriter {
+  const ops = encoderOps(cfg, n);
+  const s = new StepWriter(cfg, tiling, ops);
+  for (const op of ops) forwardSteps(op, s);
+  return s;
+}
+
+/**
+ * Partial fine-tuning's backward from d latent (written by the host, from the head): the final
+ * norm and the last `openBlocks` blocks, walked in reverse; the frozen blocks below get no
+ * backward at all (nor does the patch embedding unless every block is open).
+ */
+export function finetuneBackwardProgram(cfg: MaeConfig, n: number, openBlocks: number, tiling: Tiling = {}): StepWriter {
+  const layers = cfg.numHiddenLayers;
+  if (!(Number.isInteger(openBlocks) && openBlocks >= 1 && openBlocks <= layers)) throw new KernelError(`open blocks must be 1 to ${layers}, got ${openBlocks}`);
+  const ops = encoderOps(cfg, n);
+  const s = new StepWriter(cfg, tiling, ops);
+  const live = new Live();
+  live.add('latent');
+  const open = (op: TrainingOp): boolean => {
+    if (op.kind === 'encoder_input') return openBlocks === layers;
+    const name = op.kind === 'linear' || op.kind === 'layernorm' ? op.name : op.kind === 'attention' ? op.qkv : op.kind === 'gelu' ? op.u : '';
+    const block = /^enc\.(\d+)\./.exec(name);
+    return !block || Number(block[1]) >= layers - openBlocks;
+  };
+  for (const op of [...ops].reverse()) if (open(op)) backwardSteps(op, s, live);
+  return s;
+}

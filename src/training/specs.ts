@@ -7,7 +7,7 @@
 import type { MaeConfig } from '../config.js';
 import { shapesOf } from '../shapes.js';
 import { type KernelSpec, type Tiling, defaultEncoderLengths, kernelName, planKernels } from '../plan.js';
-import { trainingBackwardProgram, trainingForwardProgram } from './program.js';
+import { finetuneBackwardProgram, finetuneForwardProgram, trainingBackwardProgram, trainingForwardProgram } from './program.js';
 
 export function trainingSpecs(cfg: MaeConfig, encoderLengths: readonly number[] = defaultEncoderLengths(cfg), tiling: Tiling = {}): KernelSpec[] {
   const plan = planKernels(cfg, encoderLengths, tiling);
@@ -26,6 +26,10 @@ export function trainingSpecs(cfg: MaeConfig, encoderLengths: readonly number[] 
     for (const w of [trainingForwardProgram(cfg, L, 1, tiling, { encoderMaskTokens: true }), trainingBackwardProgram(cfg, L, 1, normPix, tiling, { encoderMaskTokens: true })]) {
       for (const [name, spec] of w.specs) if (!specs.has(name)) specs.set(name, spec);
     }
+  }
+  // Fine-tuning: the encoder alone and its backward from the latent.
+  for (const w of [finetuneForwardProgram(cfg, 1, tiling), finetuneBackwardProgram(cfg, 1, cfg.numHiddenLayers, tiling)]) {
+    for (const [name, spec] of w.specs) if (!specs.has(name)) specs.set(name, spec);
   }
   // The optimizer step over the parameter arena.
   specs.set(kernelName({ op: 'adamw' }), { op: 'adamw' });

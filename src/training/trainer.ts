@@ -19,7 +19,7 @@ import { specsOf } from '../backend/program-runner.js';
 import { type KernelExports, type RunProgram, compileProgram } from '../backend/program-runner.js';
 import { type TrainingLayout, checkTrainingFits, dxWeight, linearsOf } from './layout.js';
 import { type NamedTensor, type TrainingVariant, namedTensors, trainableParams } from './params.js';
-import { trainingBackwardProgram, trainingForwardProgram } from './program.js';
+import { finetuneBackwardProgram, finetuneForwardProgram, trainingBackwardProgram, trainingForwardProgram } from './program.js';
 
 export interface TrainerOptions {
   readonly config: MaeConfig;
@@ -215,10 +215,13 @@ export class WasmTrainer {
   }
 
   /** Programs are compiled on first use (and sent to the kernel threads): call `prepare` before running one. */
-  private async prepare(kind: 'forward' | 'backward', keep: number, n: number, normPix = false): Promise<void> {
+  private async prepare(kind: 'forward' | 'backward' | 'encoder' | 'encoder-backward', keep: number, n: number, normPix = false): Promise<void> {
     const key = `${kind}:${keep}:${n}:${normPix}`;
     if (this.programs.has(key)) return;
-    const w = kind === 'forward' ? trainingForwardProgram(this.config, keep, n, this.tiling, this.variant) : trainingBackwardProgram(this.config, keep, n, normPix, this.tiling, this.variant);
+    const w = kind === 'forward' ? trainingForwardProgram(this.config, keep, n, this.tiling, this.variant)
+      : kind === 'backward' ? trainingBackwardProgram(this.config, keep, n, normPix, this.tiling, this.variant)
+        : kind === 'encoder' ? finetuneForwardProgram(this.config, n, this.tiling)
+          : finetuneBackwardProgram(this.config, n, keep, this.tiling);
     for (const name of w.specs.keys()) if (typeof this.exports[name] !== 'function') throw new KernelError(`the training kernel module has no '${name}' (built for another config, mask ratio or without training kernels?)`);
     const id = this.nextProgramId++;
     if (this.pool) await this.pool.broadcast({ type: 'program', id, steps: w.steps, specs: specsOf(w.steps, w.specs) });
@@ -226,7 +229,7 @@ export class WasmTrainer {
     this.programs.set(key, { id, run });
   }
 
-  private run(kind: 'forward' | 'backward', keep: number, n: number, normPix = false): void {
+  private run(kind: 'forward' | 'backward' | 'encoder' | 'encoder-backward', keep: number, n: number, normPix = false): void {
     const p = this.programs.get(`${kind}:${keep}:${n}:${normPix}`);
     if (!p) throw new KernelError(`training program ${kind} for ${n} images keeping ${keep} was not prepared`);
     if (this.ctrl) {
@@ -308,6 +311,63 @@ export class WasmTrainer {
       const g = this.view(r);
       for (let i = 0; i < g.length; i++) g[i]! *= f;
     }
+  }
+
+  /**
+   * Fine-tuning's encoder on every patch of `n` images (no masking): the latent [n, 1 + L, D]
+   * after the final norm, as a view of the tape (valid until the next call).
+   */
+  async encodeAll(pixels: Float32Array, n: number): Promise<Float32Array> {
+    const L = shapesOf(this.config).numPatches;
+    if (this.layout.keep !== L) throw new InputError(`fine-tuning needs a trainer whose tape holds all ${L} patches, this one holds ${this.layout.keep}`);
+    if (!(Number.isInteger(n) && n >= 1 && n <= this.layout.batch)) throw new InputError(`a training call runs 1 to ${this.layout.batch} images, got ${n}`);
+    const b = this.layout.buffers as Record<string, { offset: number; length: number }>;
+    this.view(b.pixels!).set(pixels);
+    this.i32.set(Int32Array.from({ length: n * L }, (_, i) => i % L), (ARENA_BASE + b.idsKeep!.offset) >> 2);
+    await this.prepare('encoder', L, n);
+    this.run('encoder', L, n);
+    this.lastEncoded = n;
+    return this.view({ offset: b.latent!.offset, length: n * (1 + L) * this.config.hiddenSize });
+  }
+
+  private lastEncoded = 0;
+
+  /**
+   * The backward of the last encodeAll from d latent [n, 1 + L, D]: gradients (zeroed first) of the
+   * final norm and the last `openBlocks` blocks (and of the patch embedding and cls token when
+   * every block is open); the frozen blocks get no backward.
+   */
+  async backwardFromLatent(dLatent: Float32Array, openBlocks: number): Promise<void> {
+    const n = this.lastEncoded;
+    if (n === 0) throw new InputError('backwardFromLatent needs encodeAll first');
+    const L = shapesOf(this.config).numPatches;
+    const b = this.layout.buffers as Record<string, { offset: number; length: number }>;
+    if (dLatent.length !== n * (1 + L) * this.config.hiddenSize) throw new InputError(`d latent: expected ${n * (1 + L) * this.config.hiddenSize} values, got ${dLatent.length}`);
+    for (const r of Object.values(this.layout.grads)) this.view(r).fill(0);
+    this.view(b.dlat!).set(dLatent);
+    await this.prepare('encoder-backward', openBlocks, n);
+    this.run('encoder-backward', openBlocks, n);
+  }
+
+  /**
+   * One AdamW step on the named canonical weights alone, each with its own learning rate and
+   * weight decay (fine-tuning: the open blocks, layer-wise lr decay); the others, and their
+   * moments, are not touched. Then the weights are repacked.
+   */
+  stepTensors(tensors: ReadonlyArray<{ canonical: string; lr: number; weightDecay: number }>, opts: { beta1?: number; beta2?: number; eps?: number } = {}): void {
+    const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = opts;
+    this.t++;
+    const a = this.layout.arena;
+    const bc1 = 1 - beta1 ** this.t, bc2 = 1 - beta2 ** this.t;
+    for (const { canonical, lr, weightDecay } of tensors) {
+      const r = this.layout.params[canonical];
+      if (!r) throw new InputError(`no trainable weight '${canonical}'`);
+      if (!(Number.isFinite(lr) && lr >= 0 && Number.isFinite(weightDecay) && weightDecay >= 0)) throw new InputError(`AdamW: lr ${lr} and weight decay ${weightDecay} must be finite and ≥ 0`);
+      const inner = r.offset - a.params;
+      const at = (base: number): number => ARENA_BASE + base + inner;
+      this.exports.f32_adamw!(at(a.params), at(a.grads), at(a.m), at(a.v), r.length, 1 - lr * weightDecay, beta1, 1 - beta1, beta2, 1 - beta2, Math.sqrt(bc2), eps, lr / bc1, 0, r.length);
+    }
+    this.repack();
   }
 
   /**
