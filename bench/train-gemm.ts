@@ -71,6 +71,13 @@ for (const [m, k, n] of SHAPES) {
       // rb 0: one call over all rows (the runner's 'range' split); else calls of rb rows.
       list.push({ label: `dx ${mr}x${nr}${rb ? ` rb${rb}` : ''}`, spec: s, flop, run: rb ? (fns) => { const f = fns[kernelName(s)]!; for (let r = 0; r < m; r += rb) f(dy + r * n * 4, wp, dx + r * k * 4, Math.min(rb, m - r), 0, panels); } : (fns) => fns[kernelName(s)]!(dy, wp, dx, m, 0, panels) });
     }
+    if (only.has('dwdb')) {
+      // dW then the bias gradient's column sums apart, against dW with db summed on the way.
+      const s = { ...linearDwSpec(k, n), mr, nr }, cs = { op: 'column_sum' as const, width: n }, sb = { ...s, bias: true };
+      list.push({ label: `dw+colsum ${mr}x${nr}`, spec: s, flop, run: (fns) => { fns[kernelName(s)]!(dy, x, dw, m, 0, n); fns[kernelName(cs)]!(dy, bias, m, 0, m); } });
+      list.push({ label: `dw_db ${mr}x${nr}`, spec: sb, flop, run: (fns) => fns[kernelName(sb)]!(dy, x, dw, bias, m, 0, n) });
+      specs.push(cs);
+    }
     if (only.has('dw')) for (const chunk of chunks) {
       const s = { ...linearDwSpec(k, n), mr, nr, ...(chunk !== undefined ? { chunk } : {}) };
       list.push({ label: `dw ${mr}x${nr}${chunk !== undefined ? ` c${chunk}` : ''}`, spec: s, flop, run: (fns) => fns[kernelName(s)]!(dy, x, dw, m, 0, n) });

@@ -43,7 +43,7 @@ export function kernelParams(s: KernelSpec): KernelParams {
     case 'mse_loss_backward': return { operands: [ptr('pred'), ptr('target'), ptr('mask'), ptr('dpred'), i32('rows')], range: ['r0', 'r1'] };
     case 'column_sum': return { operands: [ptr('dy'), ptr('acc'), i32('rows')], range: ['r0', 'r1'] };
     case 'linear_dx': return { operands: s.geluGrad ? [ptr('a'), ptr('b'), ptr('c'), ptr('dgelu'), i32('m')] : [ptr('a'), ptr('b'), ptr('c'), i32('m')], range: ['p0', 'p1'] };
-    case 'linear_dw': return { operands: [ptr('dy'), ptr('x'), ptr('dw'), i32('m')], range: ['o0', 'o1'] };
+    case 'linear_dw': return { operands: s.bias ? [ptr('dy'), ptr('x'), ptr('dw'), ptr('db'), i32('m')] : [ptr('dy'), ptr('x'), ptr('dw'), i32('m')], range: ['o0', 'o1'] };
     case 'matmul_tn': return { operands: [ptr('a'), ptr('b'), ptr('c')] };
     case 'attention_backward': return { operands: [ptr('qkv'), ptr('probs'), ptr('dout'), ptr('dqkv'), ptr('dp'), ptr('vt')], range: ['h0', 'h1'] };
     case 'unshuffle_backward': return { operands: [ptr('dy'), ptr('idsRestore'), i32('keep'), ptr('de'), ptr('dmask')], range: ['i0', 'i1'] };

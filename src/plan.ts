@@ -92,6 +92,8 @@ export interface LinearDwSpec {
   readonly op: 'linear_dw'; readonly inDim: number; readonly outDim: number; readonly mr: number; readonly nr: number;
   /** Tokens per pass (codegen/ops/gemm.ts dwChunk's choice when absent). */
   readonly chunk?: number;
+  /** Also db [outDim] += Σ_rows dy (the bias gradient, operand db), summed on the way. */
+  readonly bias?: boolean;
 }
 /** C[m,n] = scale·Aᵀ·B, A stored [k, m] (ld lda), B [k, n] (ld ldb), every size a constant: attention backward's Pᵀ·dO and dSᵀ·Q. */
 export interface MatmulTnSpec { readonly op: 'matmul_tn'; readonly m: number; readonly k: number; readonly n: number; readonly lda: number; readonly ldb: number; readonly ldc: number; readonly scale: number; readonly mr: number; readonly nr: number }
@@ -143,7 +145,7 @@ export function kernelName(s: KernelSpec): string {
     case 'mse_loss_backward': return `f32_mse_loss_backward_p${s.patchDim}${s.normPix ? '_normpix' : ''}${s.allPatches ? '_all' : ''}`;
     case 'column_sum': return `f32_column_sum_d${s.width}`;
     case 'linear_dx': return `f32_gemm_dx_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}${s.accumulate ? '_acc' : ''}${s.geluGrad ? '_dgelu' : ''}`;
-    case 'linear_dw': return `f32_gemm_dw_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}${s.chunk !== undefined ? `_c${s.chunk}` : ''}`;
+    case 'linear_dw': return `f32_gemm_dw_${s.mr}x${s.nr}_in${s.inDim}_out${s.outDim}${s.chunk !== undefined ? `_c${s.chunk}` : ''}${s.bias ? '_db' : ''}`;
     case 'matmul_tn': {
       const parts = [`f32_matmul_tn_${s.mr}x${s.nr}`, `m${s.m}`, `k${s.k}`, `n${s.n}`];
       if (s.lda !== s.m) parts.push(`lda${s.lda}`);
@@ -200,8 +202,8 @@ export function linearDxSpec(inDim: number, outDim: number, accumulate = false, 
 }
 
 /** dW of a Linear [outDim, inDim]: 2 rows × 16 columns where inDim allows, as the forward (eight accumulators, no spills). */
-export function linearDwSpec(inDim: number, outDim: number): LinearDwSpec {
-  return { op: 'linear_dw', inDim, outDim, ...gemmTile(outDim, inDim) };
+export function linearDwSpec(inDim: number, outDim: number, bias = false): LinearDwSpec {
+  return { op: 'linear_dw', inDim, outDim, ...gemmTile(outDim, inDim), ...(bias ? { bias } : {}) };
 }
 
 /** Elements of W [outDim, inDim] packed for its dx kernel: panels of nr columns over inDim, [outDim][nr] each. */
@@ -336,7 +338,7 @@ export function backwardSpecs(cfg: MaeConfig, encoderLengths: readonly number[] 
   // dx of every Linear but the patch embedding (linearShapes' first; pixels need no gradient), in
   // both forms: whether it adds into a residual stream's gradient is the backward program's choice.
   for (const [n, k] of linearShapes(cfg).slice(1)) for (const accumulate of [false, true]) use(linearDxSpec(k, n, accumulate));
-  for (const [n, k] of linearShapes(cfg)) use(linearDwSpec(k, n));
+  for (const [n, k] of linearShapes(cfg)) for (const bias of [false, true]) use(linearDwSpec(k, n, bias));
   return [...specs.values()];
 }
 

@@ -33,6 +33,8 @@ const otherDw: LinearDwSpec = { op: 'linear_dw', inDim: 130, outDim: 37, mr: 4, 
 /** in 1030: dW takes tokens in chunks of dwChunk(1030) = 16, so 17 and 50 rows take several passes (a partial last one). */
 const chunked = linearDwSpec(1030, 5);
 const dwSpecs = [...SHAPES.map(([k, n]) => linearDwSpec(k, n)), otherDw, chunked];
+/** dW with the bias gradient summed on the way (the training program's form), on every dW shape. */
+const dwBiasSpecs: LinearDwSpec[] = dwSpecs.map((d) => ({ ...d, bias: true }));
 /** Sequence lengths × head widths (5, 6: a vector and a tail of 1 or 2; 8 two vectors), two heads; one case of three. */
 const ATTENTION: AttentionBackwardSpec[] = [
   ...[5, 13, 50].flatMap((t) => [5, 6, 8].map((headDim): AttentionBackwardSpec => ({ op: 'attention_backward', t, heads: 2, headDim }))),
@@ -53,7 +55,7 @@ const tokenSpecs = TOKEN_WIDTHS.flatMap((width): BackwardKernelSpec[] => [
 const geluSaveSpecs: GemmSpec[] = SHAPES.map(([k, n]) => ({ ...linearSpec(k, n, { gelu: true }), geluGrad: 'save' }));
 const geluForwardSpecs: GemmSpec[] = SHAPES.flatMap(([k, n]) => [linearSpec(k, n, { gelu: true }), linearSpec(k, n)]);
 const dxGeluSpecs = SHAPES.map(([k, n]) => linearDxSpec(k, n, false, true));
-const specs: KernelSpec[] = [...dxSpecs, otherTile, ...dwSpecs, ...ATTENTION, ...tokenSpecs, ...geluSaveSpecs, ...geluForwardSpecs, ...dxGeluSpecs];
+const specs: KernelSpec[] = [...dxSpecs, otherTile, ...dwSpecs, ...dwBiasSpecs, ...ATTENTION, ...tokenSpecs, ...geluSaveSpecs, ...geluForwardSpecs, ...dxGeluSpecs];
 
 type Fn = (...args: number[]) => void;
 // Node 20 runs relaxed SIMD behind a flag. The GEMMs' relaxed variant multiplies-adds with FMA: the
@@ -260,6 +262,45 @@ for (const simd of VARIANTS) for (const [K, N] of SHAPES) {
       assertWithin(arena.view(dx, rows * K), ref, tol, `dx ⊙ GELU' rows=${rows}`);
       assert.ok(arena.guardIntact(dx, rows * K), `rows=${rows}: wrote past dx`);
       assertCaught(arena.view(dx, rows * K), plainRef, tol, 'dx without the GELU\'');
+    }
+  });
+}
+
+for (const simd of VARIANTS) for (const spec of dwBiasSpecs) {
+  const K = spec.inDim, N = spec.outDim;
+  test(`Linear dW with db += Σ_rows dy on the way, in ${K} out ${N} (${kernelName(spec)}, ${simd}): dW as without, db accumulated, split by rows`, async () => {
+    const { arena, fns } = await kernels(simd);
+    const rand = rng(K * 5 + N * 11 + spec.nr);
+    const fn = fns[kernelName(spec)]!;
+    const plain = fns[kernelName({ ...spec, bias: undefined })]!;
+    for (const rows of ROWS) {
+      const dy = arena.alloc(rows * N, rand);
+      const x = arena.alloc(rows * K, rand);
+      const dw = arena.alloc(N * K, rand), db = arena.alloc(N, rand);
+      const DW0 = arena.copy(dw, N * K), DB0 = arena.copy(db, N);
+      const half = Math.floor(N / 2) + 1;
+      for (let call = 0; call < 2; call++) {
+        fn(dy, x, dw, db, rows, 0, half);
+        fn(dy, x, dw, db, rows, half, N);
+      }
+      // dW: the same bits as the kernel without db.
+      const dwPlain = arena.alloc(N * K, (i) => DW0[i]!);
+      for (let call = 0; call < 2; call++) plain(dy, x, dwPlain, rows, 0, N);
+      assert.deepEqual(arena.view(dw, N * K), arena.view(dwPlain, N * K), `dW rows=${rows}: not the plain dW kernel's`);
+      // db: two calls' column sums, each a float32 sum of rows terms (in chunks) added to db.
+      const DY = arena.copy(dy, rows * N);
+      const { db: ref } = linearBackwardParams(DY, new Float64Array(rows), rows, 1, N);
+      const abs = (o: number): number => { let a = Math.abs(DB0[o]!); for (let r = 0; r < rows; r++) a += 2 * Math.abs(DY[r * N + o]!); return a; };
+      const tol = (o: number): number => (2 * rows + 8) * U * abs(o);
+      assertWithin(arena.view(db, N), ref.map((v, o) => DB0[o]! + 2 * v), tol, `db rows=${rows}`);
+      assert.ok(arena.guardIntact(db, N) && arena.guardIntact(dw, N * K), `rows=${rows}: wrote past db or dW`);
+      const whole = arena.alloc(N, (o) => DB0[o]!), dwWhole = arena.alloc(N * K, (i) => DW0[i]!);
+      for (let call = 0; call < 2; call++) fn(dy, x, dwWhole, whole, rows, 0, N);
+      assert.deepEqual(arena.view(whole, N), arena.view(db, N), 'db split in two row ranges differs from one call');
+      if (rows > 1) {
+        const short = linearBackwardParams(DY.subarray(0, (rows - 1) * N), new Float64Array(rows - 1), rows - 1, 1, N).db;
+        assertCaught(arena.view(db, N), short.map((v, o) => DB0[o]! + 2 * v), tol, 'db without the last token');
+      }
     }
   });
 }

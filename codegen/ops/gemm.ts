@@ -33,7 +33,7 @@ interface ALayout { readonly rowBytes: number; readonly kBytes: number; readonly
  * byte offset of its first column in C/bias/residual, `bStart` its first B address, `bStep` the
  * bytes between consecutive k in B.
  */
-function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: string, bStart: string, bStep: number, fma: boolean, a: ALayout = { rowBytes: s.lda * 4, kBytes: 4, steps: s.k }): string {
+function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: string, bStart: string, bStep: number, fma: boolean, a: ALayout = { rowBytes: s.lda * 4, kBytes: 4, steps: s.k }, colsum = false): string {
   const nv = vectors + (tail > 0 ? 1 : 0);
   const lda = a.rowBytes, ldc = s.ldc * 4, ldr = s.ldr * 4;
   const acc = (r: number, v: number): string => `c${r}_${v}`;
@@ -41,6 +41,11 @@ function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: str
   L.push(`{`);
   L.push(`  const col: usize = ${col};`);
   for (let r = 0; r < rows; r++) for (let v = 0; v < nv; v++) L.push(`  let ${acc(r, v)} = f32x4.splat(0);`);
+  // dW's bias gradient on the way (colsum, A's rows 4 bytes apart: the tile's dy values of a token
+  // are adjacent): one more vector sums them over the tokens, lane r for row r; added to db after.
+  if (colsum && a.rowBytes !== 4) throw new Error('column sums ride along only where A\'s rows are adjacent floats (dW)');
+  const sumLoad = ['', 'v128.load32_zero', 'v128.load64_zero', 'v128.load', 'v128.load'][rows];
+  if (colsum) L.push(`  let sb = f32x4.splat(0);`);
   L.push(`  let pa = ai;`);
   L.push(`  let pb: usize = ${bStart};`);
   // K unrolled by UNROLL (fewer loop-control instructions per multiply-add), then the rest.
@@ -52,6 +57,7 @@ function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: str
         L.push(fma ? `    ${acc(r, v)} = f32x4.relaxed_madd(a${r}_${u}, b${v}_${u}, ${acc(r, v)});` : `    ${acc(r, v)} = f32x4.add(${acc(r, v)}, f32x4.mul(a${r}_${u}, b${v}_${u}));`);
       }
     }
+    if (colsum) L.push(`    sb = f32x4.add(sb, ${sumLoad}(pa, ${a.kBytes * u}));`);
   };
   if (typeof a.steps === 'string') {
     L.push(`  for (let k = 0; k < ${a.steps}; k++) {`);
@@ -69,6 +75,7 @@ function tile(s: GemmSpec, rows: number, vectors: number, tail: number, col: str
     step(0);
     L.push(`    pa += ${a.kBytes};`, `    pb += ${bStep};`, `  }`);
   }
+  if (colsum) for (let r = 0; r < rows; r++) L.push(`  store<f32>(dbi, load<f32>(dbi, ${4 * r}) + f32x4.extract_lane(sb, ${r}), ${4 * r});`);
   for (let r = 0; r < rows; r++) {
     for (let v = 0; v < nv; v++) {
       const x = acc(r, v);
@@ -322,7 +329,9 @@ export function dwChunk(k: number): number {
  * so A = dyᵀ has rows 4 bytes apart and k steps of a dy row. The token loop (m = images × tokens)
  * is the runtime reduction, in chunks of tokens (dwChunk); each tile adds a chunk's sum to dW (the
  * residual epilogue in place). Threads take disjoint row ranges [o0, o1) of dW: no partial sums
- * to add, any thread count gives the same bits.
+ * to add, any thread count gives the same bits. With `bias`, the Linear's bias gradient rides along:
+ * the first column tile of each row block also sums the dy values it broadcasts (db[o] += each
+ * chunk's Σ dy[t, o]), so no column_sum pass reads dy again.
  */
 export function emitLinearDw(s: LinearDwSpec, fma = false): EmittedFunction {
   const K = s.inDim, N = s.outDim;
@@ -331,13 +340,17 @@ export function emitLinearDw(s: LinearDwSpec, fma = false): EmittedFunction {
   const chunk = s.chunk ?? dwChunk(K);
   const full = Math.floor(K / s.nr) * s.nr;
   const rest = K - full;
+  const bias = s.bias === true;
   const columns = (rows: number): string => {
     const L: string[] = [];
-    if (full > 0) L.push(`for (let j = 0; j < ${full}; j += ${s.nr}) ${tile(g, rows, s.nr / 4, 0, '<usize>j << 2', 'xc + (<usize>j << 2)', K * 4, fma, a)}`);
-    if (rest > 0) L.push(tile(g, rows, Math.floor(rest / 4), rest % 4, String(full * 4), `xc + ${full * 4}`, K * 4, fma, a));
+    // With bias, the first column tile also sums its dy values (db); the rest loop from the second.
+    if (full > 0 && bias) L.push(tile(g, rows, s.nr / 4, 0, '0', 'xc', K * 4, fma, a, true));
+    const from = bias ? s.nr : 0;
+    if (full > from) L.push(`for (let j = ${from}; j < ${full}; j += ${s.nr}) ${tile(g, rows, s.nr / 4, 0, '<usize>j << 2', 'xc + (<usize>j << 2)', K * 4, fma, a)}`);
+    if (rest > 0) L.push(tile(g, rows, Math.floor(rest / 4), rest % 4, String(full * 4), `xc + ${full * 4}`, K * 4, fma, a, bias && full === 0));
     return L.join('\n');
   };
-  const pointers = `const ai = dyc + (<usize>o << 2);\nconst ci = dw + <usize>o * ${K * 4};\nconst ri = ci;`;
+  const pointers = `const ai = dyc + (<usize>o << 2);\nconst ci = dw + <usize>o * ${K * 4};\nconst ri = ci;${bias ? '\nconst dbi = db + (<usize>o << 2);' : ''}`;
   const body = [
     `const end = min<i32>(o1, ${N});`,
     `for (let t0 = 0; t0 < m; t0 += ${chunk}) {`,
@@ -353,7 +366,7 @@ export function emitLinearDw(s: LinearDwSpec, fma = false): EmittedFunction {
     name: kernelName(s),
     params: signatureOf(s),
     body,
-    doc: `dW[${N},${K}] += dy[m,${N}]ᵀ · x[m,${K}] over rows o0..o1 of dW (threads split them); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
+    doc: `dW[${N},${K}] += dy[m,${N}]ᵀ · x[m,${K}]${bias ? ` and db[${N}] += Σ_rows dy` : ''} over rows o0..o1 of dW (threads split them); ${s.mr}x${s.nr} tiles${fma ? ', relaxed-SIMD FMA' : ''}.`,
     exported: true,
   };
 }

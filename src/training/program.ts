@@ -228,9 +228,8 @@ function backwardSteps(op: TrainingOp, s: StepWriter, live: Live): void {
     case 'linear': {
       live.need(op.y, op.name);
       const dy = buf(gradOf(op.y));
-      s.call(linearDwSpec(op.inDim, op.outDim), { dy, x: buf(op.x), dw: buf(gradBuffer(`${op.name}.w`)), m: int(op.m) }, { parts: op.outDim, split: 'range' });
-      // Column sums accumulate into one bias gradient: one thread.
-      s.call({ op: 'column_sum', width: op.outDim }, { dy, acc: buf(gradBuffer(`${op.name}.b`)), rows: int(op.m) }, { parts: op.m });
+      // dW and, summed on the way, the bias gradient (threads split dW's rows and so db's entries).
+      s.call(linearDwSpec(op.inDim, op.outDim, true), { dy, x: buf(op.x), dw: buf(gradBuffer(`${op.name}.w`)), db: buf(gradBuffer(`${op.name}.b`)), m: int(op.m) }, { parts: op.outDim, split: 'range' });
       const gelu = s.geluByH.get(op.x);
       if (gelu && !live.has(op.x) && !live.has(gelu.u)) {
         // fc2's dx carried through the GELU: d u = (dy·W) ⊙ GELU'(u), GELU'(u) from fc1's epilogue.
@@ -295,9 +294,8 @@ function backwardSteps(op: TrainingOp, s: StepWriter, live: Live): void {
       // The patches take no gradient (pixels); the position rows are frozen. The gather's backward
       // is a scatter into zeros, so the patch embedding's gradients sum over the kept rows alone.
       s.call({ op: 'column_sum', width: D }, { dy: buf(g), acc: buf(gradBuffer('cls_pos')), rows: int(1) }, { parts: 1, images: { count: op.images, strides: { dy: t * D } } });
-      s.call(linearDwSpec(P, D), { dy: buf(g, 1, D), x: buf('patches'), dw: buf(gradBuffer('patch.w')), m: int(op.keep) },
+      s.call(linearDwSpec(P, D, true), { dy: buf(g, 1, D), x: buf('patches'), dw: buf(gradBuffer('patch.w')), db: buf(gradBuffer('patch.b')), m: int(op.keep) },
         { parts: D, images: { count: op.images, strides: { dy: t * D, x: op.keep * P } } });
-      s.call({ op: 'column_sum', width: D }, { dy: buf(g, 1, D), acc: buf(gradBuffer('patch.b')), rows: int(op.keep) }, { parts: op.keep, images: { count: op.images, strides: { dy: t * D } } });
       return;
     }
   }
