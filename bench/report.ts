@@ -12,6 +12,7 @@ import type { PngRow } from './png.js';
 import type { VerifyResult } from './verify.js';
 import type { RuntimeLatency } from './edge-runtimes.js';
 import type { BatchResult } from './batch-forward.js';
+import type { TrainResult } from './train-peer.js';
 
 /** bench/threads.ts: edge-mae alone at 1 and 2 threads. */
 export interface ThreadsResult {
@@ -95,6 +96,7 @@ export interface BenchResults {
   edge?: EdgeResult;
   threads?: ThreadsResult;
   batch?: BatchResult;
+  train?: TrainResult;
   /** Per section: wall time and the machine's 1-minute load average before and after (a shared machine's load moves the numbers). */
   sections: Record<string, { seconds: number; loadavg1mBefore: number; loadavg1mAfter: number }>;
   errors: Record<string, string>;
@@ -198,6 +200,7 @@ export function renderReport(r: BenchResults): string {
   }
   if (r.edge) out.push('', '## Edge', '', renderEdge(r.edge));
   if (r.batch) out.push('', '## Batch forward beside PyTorch', '', renderBatch(r.batch));
+  if (r.train) out.push('', '## Pretraining step beside PyTorch', '', renderTrain(r.train));
   const secs = Object.entries(r.sections ?? {});
   if (secs.length > 0) out.push('', `Sections (s; 1-min load average before → after, on ${m.cores} cores): ${secs.map(([k, v]) => `${k} ${v.seconds.toFixed(0)} (${v.loadavg1mBefore.toFixed(1)} → ${v.loadavg1mAfter.toFixed(1)})`).join(', ')}`);
   const errs = Object.entries(r.errors);
@@ -212,4 +215,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   process.stdout.write(renderReport(JSON.parse(readFileSync(path, 'utf8')) as BenchResults) + '\n');
+}
+
+/** The train section: images/s per engine and thread count, and the ratio. */
+export function renderTrain(t: TrainResult): string {
+  const lines = [`${t.what}; median of ${t.steps} steps after one warm-up:`, '', '| threads | edge-mae images/s (ms/step) | PyTorch images/s (ms/step) | edge-mae ÷ PyTorch time | load |', '|---|---|---|---|---|'];
+  for (const r of t.rows) {
+    const torch = r.pytorch_images_per_s === null ? 'not run' : `${r.pytorch_images_per_s.toFixed(0)} (${(1000 * r.pytorch_s_per_step!).toFixed(0)})`;
+    lines.push(`| ${r.threads} | ${r.edge_mae_images_per_s.toFixed(0)} (${(1000 * r.edge_mae_s_per_step).toFixed(0)}) | ${torch} | ${r.ratio === null ? '–' : `×${r.ratio.toFixed(2)}`} | ${r.load_before.toFixed(1)} → ${r.load_after.toFixed(1)} |`);
+  }
+  lines.push('', `Peak RSS of the edge-mae process: ${t.peak_rss_mib.toFixed(0)} MiB.`);
+  return lines.join('\n');
 }

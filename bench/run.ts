@@ -12,10 +12,12 @@
  *   6. edge      — kernel module sizes per config, cold start, the serverless handler under load;
  *   7. batch     — the bundled model's forward over the 10,000 Fashion-MNIST test images at batch
  *                  500, images/s at 1 and 2 threads beside PyTorch (bench/torch_mae.py), after a
- *                  golden-loss gate (PyTorch not run when Debian's python3-torch is absent).
+ *                  golden-loss gate (PyTorch not run when Debian's python3-torch is absent);
+ *   8. train     — one pretraining step (forward, loss, backward, AdamW) of the bundled
+ *                  architecture at batch 256, edge-mae's trainer beside PyTorch at 1 and 2 threads.
  * Writes bench/results/<date>-<machine>[-quick].json and prints the summary (report.ts).
  *
- * Flags: --quick (fewer repeats), --only=verify,gemm,forward,load,threads,edge,batch (a subset).
+ * Flags: --quick (fewer repeats), --only=verify,gemm,forward,load,threads,edge,batch,train (a subset).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,10 +34,11 @@ import { log, parseArgs } from './timing.js';
 import type { VerifyResult } from './verify.js';
 import type { EdgeResult, ThreadsResult } from './report.js';
 import type { BatchResult } from './batch-forward.js';
+import type { TrainResult } from './train-peer.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
-const SECTIONS = ['verify', 'gemm', 'forward', 'threads', 'load', 'edge', 'batch'] as const;
+const SECTIONS = ['verify', 'gemm', 'forward', 'threads', 'load', 'edge', 'batch', 'train'] as const;
 
 const args = parseArgs();
 const quick = args.quick;
@@ -119,6 +122,10 @@ try {
     // (the 2-thread pass then waits at barriers), hence the longer limit.
     const b = section<BatchResult>('batch', 'batch-forward.js', [], 1_800_000);
     if (typeof b === 'string') results.errors.batch = b; else results.batch = b;
+  }
+  if (only.has('train')) {
+    const t = section<TrainResult>('train', 'train-peer.js', [], 1_800_000);
+    if (typeof t === 'string') results.errors.train = t; else results.train = t;
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });

@@ -26,9 +26,28 @@ import { shapesOf, lenKeep } from '../src/shapes.js';
 import { PYTHON, openBlasDir, torchMissing } from './torch-peer.js';
 
 const args = process.argv.slice(2);
-const flag = (name: string, fallback: string): string => { const i = args.indexOf(name); return i >= 0 ? args[i + 1]! : fallback; };
-const STEPS = Number(flag('--steps', '12'));
+/** `--name value` or `--name=value`. */
+const flag = (name: string, fallback: string): string => {
+  const eq = args.find((a) => a.startsWith(`${name}=`));
+  if (eq) return eq.slice(name.length + 1);
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1]! : fallback;
+};
+const STEPS = Number(flag('--steps', args.includes('--quick') ? '6' : '12'));
 const BATCH = 256;
+
+export interface TrainRow {
+  threads: number;
+  edge_mae_s_per_step: number;
+  edge_mae_images_per_s: number;
+  pytorch_s_per_step: number | null;
+  pytorch_images_per_s: number | null;
+  /** PyTorch's time per step over edge-mae's (> 1: edge-mae faster). */
+  ratio: number | null;
+  load_before: number;
+  load_after: number;
+}
+export interface TrainResult { what: string; steps: number; rows: TrainRow[]; peak_rss_mib: number }
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 
 async function edgeMae(threads: number, pixels: Float32Array, count: number): Promise<number[]> {
@@ -78,13 +97,13 @@ async function main(): Promise<void> {
   const data = join(dir, 'train.safetensors');
   writeFileSync(data, encodeSafetensors({ pixel_values: { dtype: 'F32', shape: [images.count, cfg.numChannels, cfg.imageSize, cfg.imageSize], data: pixels } }));
   const missing = torchMissing();
-  const rows: Array<Record<string, unknown>> = [];
+  const rows: TrainRow[] = [];
   try {
     for (const threads of [1, 2]) {
       const loadBefore = (await import('node:os')).loadavg()[0];
       const ours = await edgeMae(threads, pixels, images.count);
       const theirs = missing ? [] : await torch(threads, data);
-      const row = {
+      const row: TrainRow = {
         threads,
         edge_mae_s_per_step: median(ours), edge_mae_images_per_s: BATCH / median(ours),
         pytorch_s_per_step: theirs.length ? median(theirs) : null, pytorch_images_per_s: theirs.length ? BATCH / median(theirs) : null,
@@ -97,7 +116,7 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const result = { what: 'MAE pretraining step (forward, loss, backward, AdamW), bundled architecture, batch 256, Fashion-MNIST train images', steps: STEPS, rows, peak_rss_mib: process.resourceUsage().maxRSS / 1024 };
+  const result: TrainResult = { what: 'MAE pretraining step (forward, loss, backward, AdamW), bundled architecture, batch 256, Fashion-MNIST train images', steps: STEPS, rows, peak_rss_mib: process.resourceUsage().maxRSS / 1024 };
   console.log(`peak RSS of this process (edge-mae trainers, both thread counts): ${result.peak_rss_mib.toFixed(0)} MiB`);
   const out = flag('--out', '');
   if (out) writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
