@@ -56,6 +56,8 @@ export function torchCheck(model: string, io: string): TorchCheck {
 
 export interface PassResult {
   seconds: number;
+  /** CPU time of the engine's process (all its threads) during the pass. */
+  cpu_seconds: number;
   loss: number;
   loss_norm_pix: number;
 }

@@ -7,7 +7,7 @@ Run with Debian's /usr/bin/python3 (its python3-torch), not a pyenv python:
   /usr/bin/python3 bench/torch_mae.py serve --model DIR --data DATA.safetensors --batch B --threads T
       → loads, warms up, prints one JSON line {"ready": ...}; then for each stdin line "pass" runs
         the forward over all of DATA's images (pixel_values, noise) at batch B and prints
-        {"seconds", "loss", "loss_norm_pix"}; "quit" ends it.
+        {"seconds", "cpu_seconds" (the process's CPU time, all threads), "loss", "loss_norm_pix"}; "quit" ends it.
   /usr/bin/python3 bench/torch_mae.py train --model DIR --data DATA.safetensors --batch B --threads T --steps S
       → MAE pretraining steps (forward, loss on the removed patches, backward, AdamW as MAE's
         main_pretrain.py: betas 0.9/0.95, weight decay 0.05 on ≥ 2-D parameters) on DATA's
@@ -237,14 +237,15 @@ def cmd_serve(a):
 
     def one_pass():
         total, total_np = 0.0, 0.0
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         with torch.no_grad():
             for i in range(0, n, b):
                 _, _, loss, loss_np = m(pixels[i:i + b], noise[i:i + b])
                 total += float(loss)
                 total_np += float(loss_np)
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         batches = math.ceil(n / b)
-        return {'seconds': time.perf_counter() - t0, 'loss': total / batches, 'loss_norm_pix': total_np / batches}
+        return {'seconds': seconds, 'cpu_seconds': cpu, 'loss': total / batches, 'loss_norm_pix': total_np / batches}
 
     with torch.no_grad():  # warm-up: one batch (allocator, OpenMP pool, BLAS buffers)
         m(pixels[:b], noise[:b])
