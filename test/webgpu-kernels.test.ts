@@ -151,7 +151,7 @@ test('WGSL matmul: row-major B with stride 13 > n 10, fixed m 6 (a partial row t
     const s: GemmSpec = { op: 'gemm', m, k, n, lda: 9, ldb, ldc: 11, ldr: 11, scale: 0.3, bias: false, gelu: false, residual: false, mr: 4, nr: 8, packed: false };
     const A = random(21, m * 9), B = random(22, 2 * ldb + k * ldb), C = random(23, m * 11);
     b.buffer('scores', A); b.buffer('qkv', B); b.buffer('att', C);
-    const { values } = await b.run(s, [buf('scores'), buf('qkv', 2, ldb), none, buf('att'), none], 'att', C.length);
+    const { values } = await b.run(s, [buf('scores'), buf('qkv', 2, ldb), none, buf('att'), none, int(m)], 'att', C.length);
     assertClose(values, gemmRef(s, m, A, 0, (kk, j) => B[(2 + kk) * ldb + j], null, null, 0, C, 0), TOL, kernelName(s));
   } finally {
     b.device.destroy();
