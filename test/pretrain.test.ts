@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { type Schedule, learningRate, peakLr } from '../src/training/schedule.js';
 import { blockMask, gridMask, keptPatches, sampleMasking } from '../src/training/masking-strategies.js';
@@ -129,6 +130,34 @@ test('pretrain on 384 images: the loss falls, the folder loads, and a stopped + 
   assert.equal(rest.status, 0, rest.stderr);
   assert.deepEqual(readFileSync(join(dir, 'part', 'model.safetensors')), readFileSync(join(dir, 'whole', 'model.safetensors')), 'resumed = uninterrupted, bit for bit');
   assert.deepEqual(logLosses(join(dir, 'part')), losses);
+});
+
+test('SIGTERM finishes the step, writes the checkpoint and exits 0; --resume then ends with the bytes of a run never stopped', async () => {
+  const dir = tempDir();
+  const data = smallData(dir, 384);
+  const common = ['pretrain', '--config', BUNDLED, '--data', data, '--epochs', '4', '--batch', '64', '--blr', '4e-3', '--seed', '9'];
+  const whole = runCli([...common, '--out', join(dir, 'whole')]);
+  assert.equal(whole.status, 0, whole.stderr);
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'edge-mae.js'), ...common, '--out', join(dir, 'sig')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  // Once a few steps are logged, as a service manager would.
+  const log = join(dir, 'sig', 'train-log.jsonl');
+  const deadline = Date.now() + 120_000;
+  while (!(existsSync(log) && readFileSync(log, 'utf8').split('\n').length > 3)) {
+    assert.ok(Date.now() < deadline, 'the run logged no steps within 2 minutes');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, stderr);
+  const stopped = /stopped at step (\d+)/.exec(stderr);
+  assert.ok(stopped, stderr);
+  assert.ok(Number(stopped[1]) < 24, `stopped at step ${stopped[1]} of 24`);
+  assert.equal(logLosses(join(dir, 'sig')).length, Number(stopped[1]));
+  const rest = runCli(['pretrain', '--resume', '--data', data, '--out', join(dir, 'sig')]);
+  assert.equal(rest.status, 0, rest.stderr);
+  assert.deepEqual(readFileSync(join(dir, 'sig', 'model.safetensors')), readFileSync(join(dir, 'whole', 'model.safetensors')));
 });
 
 test('pretrain with 2 kernel threads gives the same weights as 1 thread', () => {

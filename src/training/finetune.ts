@@ -15,6 +15,7 @@ import { uniform } from '../random.js';
 import type { WasmTrainer } from './trainer.js';
 import { type TrainingImages, epochFlips, epochOrder, readBatch } from './data.js';
 import { type Schedule, checkSchedule, learningRate, peakLr } from './schedule.js';
+import { yieldToEventLoop } from './pretrain.js';
 
 export type Pooling = 'mean' | 'cls';
 
@@ -182,6 +183,7 @@ export async function finetune(trainer: WasmTrainer, data: LabelledImages, o: Fi
     const flips = o.flip === false ? undefined : epochFlips(data.images.count, o.seed, epoch);
     for (let b = 0; b < perEpoch; b++) {
       if (o.maxIters !== undefined && step >= o.maxIters) break outer;
+      await yieldToEventLoop();
       const t0 = now();
       const lr = learningRate(schedule, b / perEpoch + epoch);
       readBatch(data.images, order, flips, b, B, pixels);

@@ -88,6 +88,9 @@ export interface PretrainHooks {
   now?(): number;
 }
 
+/** Resolves after the event loop has had a turn (setTimeout: there in Node, browsers and workers). */
+export const yieldToEventLoop = (): Promise<void> => new Promise((done) => setTimeout(done, 0));
+
 /** Optimizer steps per epoch: full micro-batches, grouped by accum (a trailing partial group is dropped). */
 export function stepsPerEpoch(count: number, batch: number, accum: number): number {
   return Math.floor(batchesPerEpoch(count, batch) / accum);
@@ -131,6 +134,8 @@ export async function pretrain(trainer: WasmTrainer, images: TrainingImages, o: 
     let epochLoss = 0, epochSteps = 0, lr = 0;
     while (pos.batchInEpoch < perEpoch * o.accum) {
       if (o.maxIters !== undefined && pos.step >= o.maxIters) break;
+      // A step is all resolved promises: let the event loop run (a signal's handler, a page's messages).
+      await yieldToEventLoop();
       if (hooks.shouldStop?.()) {
         pos.seconds = now() - start;
         await hooks.onStop?.(pos);
