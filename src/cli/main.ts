@@ -312,7 +312,16 @@ export function program(): Command {
   return p;
 }
 
+/** A reader that goes away (`edge-mae classify … | head`) ends the output, not with a stack trace. */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  quietOnClosedPipe(process.stdout);
   try {
     await program().parseAsync(argv, { from: 'user' });
     return 0;
