@@ -7,15 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { availableParallelism } from 'node:os';
 import { MaeModel } from '../src/node/index.js';
 import { CHUNK_IMAGES, MIN_IMAGES_PER_THREAD, programImages } from '../src/backend/program-runner.js';
 import { type KernelStep, type Step, decoderProgram, encoderProgram } from '../src/program.js';
 import { kernelName, planKernels } from '../src/plan.js';
 import { lenKeep, parseConfig } from '../src/config.js';
 import { readFileSync } from 'node:fs';
-import { mulberry32 } from './reference/mae-reference.js';
 import { GOLDEN, ROOT } from './helpers.js';
+import { loadWithThreads, seededPixels } from './support/batch-models.js';
 
 const BUNDLED = join(ROOT, 'models', 'mae-fashion-mnist');
 
@@ -42,21 +41,8 @@ test('the forward programs run by images; a step that is not image-separable mak
   for (const [what, program] of variants) assert.equal(programImages(program, specs), undefined, what);
 });
 
-function pixels(n: number, per: number, seed: number): Float32Array {
-  const u = mulberry32(seed);
-  return Float32Array.from({ length: n * per }, () => u() * 4 - 2);
-}
-
-/** Loads with more threads than this machine may have cores (an uneven split on 2 cores is still a split). */
-async function load(model: string, threads: number, batch: number): Promise<MaeModel> {
-  const bound = MaeModel.availableThreads;
-  MaeModel.availableThreads = () => Math.max(threads, availableParallelism());
-  try {
-    return await MaeModel.load({ model, threads, batch });
-  } finally {
-    MaeModel.availableThreads = bound;
-  }
-}
+const pixels = seededPixels;
+const load = loadWithThreads;
 
 for (const [name, dir] of [['the bundled model', BUNDLED], ['golden small (3 channels, 3 heads)', join(GOLDEN, 'small')]] as const) {
   test(`${name}: programs run by images, in chunks over 1–3 threads, give the bits of one image per call`, async () => {
