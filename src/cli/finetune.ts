@@ -13,7 +13,7 @@ import { parsePreprocessorConfig, preprocessImage } from '../image/preprocess.js
 import { SafetensorsFile, encodeSafetensors } from '../safetensors.js';
 import { loadWeights } from '../weights.js';
 import { writeFileAtomic } from '../node/atomic-write.js';
-import { compileTrainingKernels, readConfig, readPreprocessorJson } from '../node/load.js';
+import { compileTrainingKernels, readConfig, readPreprocessorJson, readWholeWeights } from '../node/load.js';
 import { readBytes } from '../node/regular-file.js';
 import { startNodeWorkers } from '../node/threads.js';
 import { DEFAULT_FASHION_MNIST_DIR } from '../node/fashion-mnist.js';
@@ -52,8 +52,6 @@ export interface FinetuneArgs {
   cacheDir?: string;
 }
 
-/** A weights file read whole: wasm32 could not train a larger model anyway. */
-const MAX_WEIGHTS_BYTES = 2 ** 32 - 1;
 
 function pixelsOf(set: LabelledItems, cfg: MaeConfig, pp: PreprocessorConfig) {
   const size = cfg.numChannels * cfg.imageSize ** 2;
@@ -77,7 +75,7 @@ export async function runFinetune(a: FinetuneArgs, log: (line: string) => void):
   const train = pixelsOf(data.train, cfg, pp), test = pixelsOf(data.test, cfg, pp);
   const L = shapesOf(cfg).numPatches;
   const kernels = await compileTrainingKernels(cfg, undefined, a.cacheDir, chooseSimd('simd128'), a.threads > 1);
-  const weights = loadWeights(SafetensorsFile.parse(readBytes(join(model, 'model.safetensors'), 'weights', MAX_WEIGHTS_BYTES), model), cfg);
+  const weights = readWholeWeights(join(model, 'model.safetensors'), cfg);
   // The tape holds every patch (no masking in fine-tuning).
   const trainer = await WasmTrainer.create({ config: cfg, weights, kernels, batch: a.batch, keep: L, threads: a.threads, startWorkers: startNodeWorkers });
   try {

@@ -14,7 +14,7 @@ import { parsePreprocessorConfig } from '../image/preprocess.js';
 import { SafetensorsFile, encodeSafetensors } from '../safetensors.js';
 import { loadWeights } from '../weights.js';
 import { writeFileAtomic } from '../node/atomic-write.js';
-import { compileTrainingKernels, readConfig, readPreprocessorJson } from '../node/load.js';
+import { MAX_TRAINING_WEIGHTS_BYTES, compileTrainingKernels, readConfig, readPreprocessorJson, readWholeWeights } from '../node/load.js';
 import { readBytes } from '../node/regular-file.js';
 import { loadTrainingImages } from '../node/training-data.js';
 import { chooseSimd } from '../simd-support.js';
@@ -55,12 +55,6 @@ export interface PretrainArgs {
 
 const CHECKPOINT = 'checkpoint.safetensors';
 const LOG = 'train-log.jsonl';
-/** A weights file read whole for --init or --resume: wasm32 could not train a larger model anyway. */
-const MAX_WEIGHTS_BYTES = 2 ** 32 - 1;
-
-function readModelWeights(path: string, cfg: MaeConfig) {
-  return loadWeights(SafetensorsFile.parse(readBytes(path, 'weights', MAX_WEIGHTS_BYTES), path), cfg);
-}
 
 export async function runPretrain(a: PretrainArgs, log: (line: string) => void, warn: (line: string) => void): Promise<void> {
   if (!a.config && !a.init && !a.resume) throw new UsageError('pretrain needs --config DIR|FILE|PRESET (fresh weights), --init DIR (continue from a model folder) or --resume');
@@ -77,7 +71,7 @@ export async function runPretrain(a: PretrainArgs, log: (line: string) => void, 
   const source = a.init ?? a.config;
   let preprocessorJson = a.init ? readPreprocessorJson(a.init) : source && existsSync(source) && statSync(source).isDirectory() ? readPreprocessorJson(source) : undefined;
   if (a.resume) {
-    checkpoint = SafetensorsFile.parse(readBytes(checkpointPath, 'checkpoint', MAX_WEIGHTS_BYTES), checkpointPath);
+    checkpoint = SafetensorsFile.parse(readBytes(checkpointPath, 'checkpoint', MAX_TRAINING_WEIGHTS_BYTES), checkpointPath);
     const meta = checkpointMeta(checkpoint, checkpointPath);
     cfg = parseConfig(meta.config, checkpointPath);
     // A resumed run keeps its recipe; only where it stops may change.
@@ -106,7 +100,8 @@ export async function runPretrain(a: PretrainArgs, log: (line: string) => void, 
   if (fits < options.batch) throw new InputError(`batch ${options.batch} does not fit wasm32's 4 GiB for this model (at most ${fits} images per micro-batch); use --batch ${Math.max(1, fits)} --accum ${Math.ceil(options.batch / Math.max(1, fits))}`);
 
   const kernels = await compileTrainingKernels(cfg, [...new Set([...defaultEncoderLengths(cfg), 1 + keep])], a.cacheDir, chooseSimd('simd128'), a.threads > 1);
-  const weights = a.resume ? readModelWeights(checkpointPath, cfg) : a.init ? readModelWeights(join(a.init, 'model.safetensors'), cfg) : initialWeights(cfg, options.seed);
+  // A resumed run's weights come from the checkpoint already read (it holds them under model.safetensors names).
+  const weights = checkpoint ? loadWeights(checkpoint, cfg) : a.init ? readWholeWeights(join(a.init, 'model.safetensors'), cfg) : initialWeights(cfg, options.seed);
   const trainer = await WasmTrainer.create({ config: cfg, weights, kernels, batch: options.batch, keep, threads: a.threads, startWorkers: startNodeWorkers, variant, encoderMaskToken: variant.encoderMaskTokens ? initialEncoderMaskToken(cfg, options.seed) : undefined });
   if (checkpoint) restoreCheckpoint(trainer, checkpoint, checkpointMeta(checkpoint, checkpointPath), checkpointPath);
 

@@ -9,7 +9,7 @@ import { FileError, KernelError, UsageError } from '../errors.js';
 import { type SimdVariant, chooseSimd, relaxedSimdSupported } from '../simd-support.js';
 import type { LoadOptions, ModelSource } from '../model.js';
 import { SafetensorsFile } from '../safetensors.js';
-import { loadWeights } from '../weights.js';
+import { type MaeWeights, loadWeights } from '../weights.js';
 import type { KernelModule } from '../backend/wasm.js';
 import { buildKernels } from '../../codegen/compile.js';
 import { defaultEncoderLengths } from '../plan.js';
@@ -22,7 +22,12 @@ import { readBytes } from './regular-file.js';
 export const MAX_JSON_BYTES = 2 ** 20;
 
 /** A weights file read whole for training: wasm32 could not train a larger model anyway. */
-const MAX_TRAINING_WEIGHTS_BYTES = 2 ** 32 - 1;
+export const MAX_TRAINING_WEIGHTS_BYTES = 2 ** 32 - 1;
+
+/** Plain (not lazy) weights of a file, read whole: what a trainer keeps and updates. */
+export function readWholeWeights(path: string, config: MaeConfig): MaeWeights {
+  return loadWeights(SafetensorsFile.parse(readBytes(path, 'weights', MAX_TRAINING_WEIGHTS_BYTES), path), config);
+}
 
 /** A config from a file path, a model folder, or a preset name. */
 export function readConfig(pathOrPreset: string): MaeConfig {
@@ -103,7 +108,7 @@ export async function loadModelSource(opts: LoadOptions): Promise<ModelSource> {
     // Gradients re-read the weights whole (the trainer keeps its own plain copy) and build the
     // training module for the mask ratio asked for.
     training: async (keep) => ({
-      weights: loadWeights(SafetensorsFile.parse(readBytes(weightsPath, 'weights', MAX_TRAINING_WEIGHTS_BYTES), weightsPath), config),
+      weights: readWholeWeights(weightsPath, config),
       kernels: await compileTrainingKernels(config, [...new Set([...defaultEncoderLengths(config), 1 + keep])], opts.cacheDir, simd, threads > 1),
       threads,
       startWorkers: startNodeWorkers,
