@@ -264,14 +264,19 @@ test('a subfolder that cannot be listed is one failing item named by its path; t
   mkdirSync(join(dir, 'locked'));
   copyFileSync(SAMPLE, join(dir, 'locked', 'b.png'));
   chmodSync(join(dir, 'locked'), 0);
-  // Root reads through chmod 000: the walk runs as `nobody` then, for whom the folder is closed.
+  // Root reads through chmod 000: the walk then runs as root without the capabilities that bypass
+  // file modes (util-linux's setpriv), so the folder is closed to it yet the clone stays readable
+  // however its parent folders are locked down (running as `nobody` failed under a 0700 temp dir).
   const asRoot = process.getuid?.() === 0;
   const script = `
     import { imageFiles } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist', 'src', 'node', 'image-files.js')).href)};
     for (const item of imageFiles([${JSON.stringify(dir)}])) {
       try { item.load(); console.log('loaded ' + item.name); } catch (e) { console.log(e.name + ' ' + e.message); }
     }`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: RUN_LIMIT_MS, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
+  const node = [process.execPath, '--input-type=module', '-e', script];
+  const argv = asRoot ? ['setpriv', '--bounding-set=-dac_override,-dac_read_search', '--inh-caps=-all', ...node] : node;
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: RUN_LIMIT_MS });
+  assert.equal(r.error, undefined, `could not start ${argv[0]}: ${r.error?.message}`);
   chmodSync(join(dir, 'locked'), 0o755);
   assert.equal(r.status, 0, `the walk failed:\n${r.stderr}`);
   assert.deepEqual(r.stdout.trim().split('\n'), [
