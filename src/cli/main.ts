@@ -13,6 +13,8 @@ import { runForward } from './forward.js';
 import { runGradients } from './gradients.js';
 import { parseMasking, runPretrain } from './pretrain.js';
 import { runFinetune } from './finetune.js';
+import { runAblate } from './ablate.js';
+import { ABLATION_ROWS } from '../training/ablation.js';
 import { runEncodeTensors } from './encode.js';
 import { runEncodeImages } from './encode-images.js';
 import { runReconstruct } from './reconstruct.js';
@@ -232,6 +234,31 @@ export function program(): Command {
       config: o.config, init: o.init, data: o.data, out: o.out, epochs: o.epochs, maxIters: o.maxIters, batch: o.batch, accum: o.accum, blr: o.blr, minLr: o.minLr,
       warmupEpochs: o.warmupEpochs, weightDecay: o.weightDecay, maskRatio: o.maskRatio, masking: o.masking, loss: o.loss, normPix: o.normPix,
       encoderMaskTokens: o.encoderMaskTokens, seed: o.seed, threads: o.threads, resume: o.resume, fashionMnistDir: o.fashionMnistDir, cacheDir: o.cache,
+    }, log, warn));
+
+  p.command('ablate')
+    .description('the paper\'s ablations at edge scale: pretrain the base architecture once per row (mask ratio, masking, loss, target, mask tokens, decoder depth), test loss and linear probe each; resumable')
+    .requiredOption('--data <fashion-mnist>', 'fashion-mnist (its train split pretrains and probes, its test split scores)')
+    .requiredOption('--out <dir>', 'folder of the rows (rows/NAME/), results.json, results.md and ablation.png')
+    .option('--model <dir>', 'the base architecture and preprocessing (default: the bundled mae-fashion-mnist; its weights are not used)')
+    .addOption(new Option('--epochs <n>', 'pretraining epochs per row').argParser(intIn(1, 100_000, 'an integer from 1 to 100000')).default(5))
+    .addOption(new Option('--batch <n>', 'images per step').argParser(intIn(1, 65536, 'an integer from 1 to 65536')).default(256))
+    .addOption(new Option('--blr <x>', 'base learning rate: lr = blr × batch / 256').argParser(nonNegative).default(2e-3))
+    .addOption(new Option('--warmup-epochs <x>', 'linear warm-up epochs').argParser(nonNegative).default(1))
+    .addOption(new Option('--seed <n>', 'seed of every row (initialisation, order, flips, masks)').argParser(seed).default(0))
+    .addOption(new Option('--rows <names>', `rows to run, comma-separated (default all: ${ABLATION_ROWS.map((r) => r.name).join(', ')})`).argParser((v: string) => v.split(',').map((x) => x.trim()).filter(Boolean)))
+    .addOption(new Option('--train-images <n>', 'pretrain on the first N training images').argParser(intIn(1, 60000, 'an integer from 1 to 60000')))
+    .addOption(new Option('--test-images <n>', 'the first N test images (test loss and probe)').argParser(intIn(1, 10000, 'an integer from 1 to 10000')))
+    .addOption(new Option('--probe-train-images <n>', 'the probe\'s first N training images').argParser(intIn(2, 60000, 'an integer from 2 to 60000')))
+    .addOption(new Option('--probe-l2 <auto|value>', 'the probe\'s L2 (auto: chosen on held-out images)').argParser(l2Option).default('auto'))
+    .addOption(new Option('--probe-max-iter <n>', 'L-BFGS iterations per probe fit at most').argParser(intIn(1, 100000, 'an integer from 1 to 100000')).default(1000))
+    .addOption(threadsOption())
+    .option('--fashion-mnist-dir <dir>', 'folder of the Fashion-MNIST IDX files', DEFAULT_FASHION_MNIST_DIR)
+    .option('--cache <dir>', 'kernel cache folder')
+    .action((o) => runAblate({
+      model: o.model, data: o.data, out: o.out, epochs: o.epochs, batch: o.batch, blr: o.blr, warmupEpochs: o.warmupEpochs, seed: o.seed, threads: o.threads,
+      rows: o.rows, trainImages: o.trainImages, testImages: o.testImages, probeTrainImages: o.probeTrainImages, probeL2: o.probeL2, probeMaxIter: o.probeMaxIter,
+      fashionMnistDir: o.fashionMnistDir, cacheDir: o.cache,
     }, log, warn));
 
   modelOptions(p.command('probe'))
