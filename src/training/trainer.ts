@@ -187,17 +187,21 @@ export class WasmTrainer {
    */
   step(opts: { lr: number; weightDecay?: number; beta1?: number; beta2?: number; eps?: number }): void {
     const { lr, weightDecay = 0.05, beta1 = 0.9, beta2 = 0.95, eps = 1e-8 } = opts;
-    for (const [what, v] of [['lr', lr], ['weightDecay', weightDecay], ['eps', eps]] as const) if (!(Number.isFinite(v) && v >= 0)) throw new InputError(`AdamW: ${what} must be a finite number ≥ 0, got ${v}`);
-    for (const [what, v] of [['beta1', beta1], ['beta2', beta2]] as const) if (!(v >= 0 && v < 1)) throw new InputError(`AdamW: ${what} must be in [0, 1), got ${v}`);
+    checkAdamW(lr, weightDecay, beta1, beta2, eps);
     this.t++;
     const a = this.layout.arena;
-    const bc1 = 1 - beta1 ** this.t, bc2 = 1 - beta2 ** this.t;
     for (const [run, wd] of [[a.decay, weightDecay], [a.noDecay, 0]] as const) {
-      if (run.count === 0) continue;
-      const at = (base: number): number => ARENA_BASE + base + run.from * 4;
-      this.exports.f32_adamw!(at(a.params), at(a.grads), at(a.m), at(a.v), run.count, 1 - lr * wd, beta1, 1 - beta1, beta2, 1 - beta2, Math.sqrt(bc2), eps, lr / bc1, 0, run.count);
+      if (run.count > 0) this.adamw(run.from * 4, run.count, lr, wd, beta1, beta2, eps);
     }
     this.repack();
+  }
+
+  /** The generated AdamW kernel on `count` floats of the arena from `byteInArena` (parameters, gradients, m and v alike), at step this.t. */
+  private adamw(byteInArena: number, count: number, lr: number, wd: number, beta1: number, beta2: number, eps: number): void {
+    const a = this.layout.arena;
+    const at = (base: number): number => ARENA_BASE + base + byteInArena;
+    const bc1 = 1 - beta1 ** this.t, bc2 = 1 - beta2 ** this.t;
+    this.exports.f32_adamw!(at(a.params), at(a.grads), at(a.m), at(a.v), count, 1 - lr * wd, beta1, 1 - beta1, beta2, 1 - beta2, Math.sqrt(bc2), eps, lr / bc1, 0, count);
   }
 
   /** The optimizer's moments by canonical weight (views) and its step count: what a checkpoint keeps. */
@@ -356,16 +360,14 @@ export class WasmTrainer {
    */
   stepTensors(tensors: ReadonlyArray<{ canonical: string; lr: number; weightDecay: number }>, opts: { beta1?: number; beta2?: number; eps?: number } = {}): void {
     const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = opts;
-    this.t++;
-    const a = this.layout.arena;
-    const bc1 = 1 - beta1 ** this.t, bc2 = 1 - beta2 ** this.t;
     for (const { canonical, lr, weightDecay } of tensors) {
-      const r = this.layout.params[canonical];
-      if (!r) throw new InputError(`no trainable weight '${canonical}'`);
-      if (!(Number.isFinite(lr) && lr >= 0 && Number.isFinite(weightDecay) && weightDecay >= 0)) throw new InputError(`AdamW: lr ${lr} and weight decay ${weightDecay} must be finite and ≥ 0`);
-      const inner = r.offset - a.params;
-      const at = (base: number): number => ARENA_BASE + base + inner;
-      this.exports.f32_adamw!(at(a.params), at(a.grads), at(a.m), at(a.v), r.length, 1 - lr * weightDecay, beta1, 1 - beta1, beta2, 1 - beta2, Math.sqrt(bc2), eps, lr / bc1, 0, r.length);
+      if (!this.layout.params[canonical]) throw new InputError(`no trainable weight '${canonical}'`);
+      checkAdamW(lr, weightDecay, beta1, beta2, eps);
+    }
+    this.t++;
+    for (const { canonical, lr, weightDecay } of tensors) {
+      const r = this.layout.params[canonical]!;
+      this.adamw(r.offset - this.layout.arena.params, r.length, lr, weightDecay, beta1, beta2, eps);
     }
     this.repack();
   }
@@ -380,4 +382,10 @@ export class WasmTrainer {
     const grads = namedTensors(this.config, (name) => this.view(this.layout.grads[name]!), this.variant);
     return { loss, lossNormPix, grads };
   }
+}
+
+/** AdamW's hyperparameters, checked before any weight changes. */
+function checkAdamW(lr: number, weightDecay: number, beta1: number, beta2: number, eps: number): void {
+  for (const [what, v] of [['lr', lr], ['weightDecay', weightDecay], ['eps', eps]] as const) if (!(Number.isFinite(v) && v >= 0)) throw new InputError(`AdamW: ${what} must be a finite number ≥ 0, got ${v}`);
+  for (const [what, v] of [['beta1', beta1], ['beta2', beta2]] as const) if (!(v >= 0 && v < 1)) throw new InputError(`AdamW: ${what} must be in [0, 1), got ${v}`);
 }
