@@ -81,6 +81,8 @@ export async function runFinetune(a: FinetuneArgs, log: (line: string) => void):
   try {
     log(`finetune: ${train.images.count} training / ${test.images.count} test images, ${data.classes.length} classes, ${blocks} of ${cfg.numHiddenLayers} blocks open, ${a.epochs} epochs of batch ${a.batch}, blr ${a.blr}, layer decay ${a.layerDecay}, pool ${a.pool} (wasm: ${kernels.manifest.simd}, ${a.threads} thread${a.threads > 1 ? 's' : ''})`);
     let lastLog = 0;
+    // CPU time of the process (its kernel threads included): the work per step, whatever else shares the machine.
+    const cpu0 = process.cpuUsage();
     const r = await finetune(trainer, train, {
       blocks, classes: data.classes.length, epochs: a.epochs, batch: a.batch, blr: a.blr, minLr: a.minLr, warmupEpochs: a.warmupEpochs,
       weightDecay: a.weightDecay, layerDecay: a.layerDecay, pool: a.pool, seed: a.seed, flip: a.flip, maxIters: a.maxIters,
@@ -93,6 +95,8 @@ export async function runFinetune(a: FinetuneArgs, log: (line: string) => void):
         }
       },
     });
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMsPerStep = (cpu.user + cpu.system) / 1000 / Math.max(1, r.steps);
     const predicted = await predict(trainer, test.images, r.head, a.pool);
     let correct = 0;
     for (let i = 0; i < predicted.length; i++) if (predicted[i] === test.labels[i]) correct++;
@@ -104,7 +108,7 @@ export async function runFinetune(a: FinetuneArgs, log: (line: string) => void):
     const D = cfg.hiddenSize;
     const report = {
       test_accuracy: accuracy, blocks, depth: cfg.numHiddenLayers, epochs: a.epochs, steps: r.steps, batch: a.batch, blr: a.blr, layer_decay: a.layerDecay,
-      weight_decay: a.weightDecay, pool: a.pool, seed: a.seed, threads: a.threads, train_seconds: r.seconds, ms_per_step: r.msPerStep, images_per_s: r.imagesPerS,
+      weight_decay: a.weightDecay, pool: a.pool, seed: a.seed, threads: a.threads, train_seconds: r.seconds, ms_per_step: r.msPerStep, cpu_ms_per_step: cpuMsPerStep, images_per_s: r.imagesPerS,
       data: data.description, model, classes: data.classes,
     };
     writeFileAtomic(join(a.out, PROBE_HEAD_FILE), encodeProbeHead({
@@ -112,7 +116,7 @@ export async function runFinetune(a: FinetuneArgs, log: (line: string) => void):
       weight: Float32Array.from(r.head.weight), bias: Float32Array.from(r.head.bias), info: { finetune: report },
     }));
     writeFileAtomic(join(a.out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-    log(`finetune: test accuracy ${accuracy.toFixed(4)} (${correct}/${predicted.length}), ${r.steps} steps in ${r.seconds.toFixed(1)} s (${r.msPerStep.toFixed(0)} ms/step, ${r.imagesPerS.toFixed(0)} images/s) → ${a.out}`);
+    log(`finetune: test accuracy ${accuracy.toFixed(4)} (${correct}/${predicted.length}), ${r.steps} steps in ${r.seconds.toFixed(1)} s (${r.msPerStep.toFixed(0)} ms/step, ${cpuMsPerStep.toFixed(0)} CPU ms/step, ${r.imagesPerS.toFixed(0)} images/s) → ${a.out}`);
   } finally {
     trainer.dispose();
   }
