@@ -20,7 +20,7 @@ import { defaultEncoderLengths } from '../plan.js';
 import { chooseSimd } from '../simd-support.js';
 import { type AblationRow, type AblationSettings, selectRows } from '../training/ablation.js';
 import { ablationChart } from '../training/ablation-chart.js';
-import { ablationMarkdown } from '../training/ablation-table.js';
+import { type AblationTableRow, ablationMarkdown } from '../training/ablation-table.js';
 import { heldOutObjective } from '../training/evaluate.js';
 import { ENCODER_MASK_TOKEN } from '../training/params.js';
 import { SafetensorsFile } from '../safetensors.js';
@@ -56,23 +56,10 @@ export interface AblateArgs {
   argv?: string[];
 }
 
-/** What a finished row records (DIR/rows/NAME/result.json and one object of results.json). */
-export interface AblationResult extends AblationSettings {
-  name: string;
-  label: string;
-  group: AblationRow['group'];
-  decoder_depth: number;
+/** What a finished row records (DIR/rows/NAME/result.json and one object of results.json): its table row, and its steps. */
+export interface AblationResult extends AblationTableRow {
   epochs: number;
   steps: number;
-  /** The row's own objective (its mask, loss and target) on the test images. */
-  test_loss: number;
-  /** The plain objective (mask 0.75 random, loss on removed patches, pixel target) on the same images: comparable across rows. */
-  plain_test_loss: number;
-  probe_accuracy: number;
-  probe_l2: number;
-  train_seconds: number;
-  images_per_s: number;
-  paper: AblationRow['paper'];
 }
 
 /** The budget every row shares: a rerun with another one would mix tables. */

@@ -9,7 +9,9 @@ export interface AblationTableRow extends AblationSettings {
   label: string;
   group: AblationRow['group'];
   decoder_depth: number;
+  /** The row's own objective (its mask, loss and target) on the test images. */
   test_loss: number;
+  /** The plain objective (mask 0.75 random, loss on removed patches, pixel target) on the same images: comparable across rows. */
   plain_test_loss: number;
   probe_accuracy: number;
   probe_l2: number;
