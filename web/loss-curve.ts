@@ -43,6 +43,6 @@ export function drawLossCurve(canvas: HTMLCanvasElement, points: readonly CurveP
   for (const p of points.length <= 200 ? points : []) ctx.fillRect(x(p.iter) - 2, y(p.loss) - 2, 4, 4);
   const last = points[points.length - 1]!;
   ctx.fillStyle = fg;
-  ctx.textAlign = 'left';
-  ctx.fillText(`loss ${last.loss.toFixed(4)} at step ${last.iter}`, left + 8, top + 16);
+  ctx.textAlign = 'right';
+  ctx.fillText(`loss ${last.loss.toFixed(4)} at step ${last.iter}`, left + pw - 8, top + 16);
 }

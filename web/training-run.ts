@@ -104,13 +104,13 @@ export class TrainingRun {
     if (!(Number.isInteger(threads) && threads >= 1)) throw new InputError(`threads must be a positive integer, got ${threads}`);
     const { pixels, resized } = trainingPixels(files, cfg, assets.preprocessorJson);
     const images = pixelImages(pixels, cfg.numChannels, cfg.imageSize);
-    checkPretrainOptions(options, images);
     const { grid, numPatches: L } = shapesOf(cfg);
     const keep = keptPatches(options.masking, grid, options.maskRatio);
     if (keep < 1 || keep > L) throw new InputError(`mask ratio ${options.maskRatio} keeps no patch of ${L}`);
     const kernels = await assets.trainingKernels(threads > 1);
     // Memory is sized before anything is allocated: a batch that does not fit is refused with the numbers.
     const layout = checkTrainingFits(cfg, options.batch, keep, kernels.manifest.tiles ?? {}, threads);
+    checkPretrainOptions(options, images);
     const weights = recipe.init === 'bundled' ? loadWeights(SafetensorsFile.parse(assets.weightsBytes, 'model.safetensors'), cfg) : initialWeights(cfg, options.seed);
     let trainer: WasmTrainer;
     try {
