@@ -99,10 +99,11 @@ export function wireTrainingPanel(d: TrainPanelDeps): void {
     else status('idle', '');
   };
   els.data.addEventListener('change', showData);
-  for (const input of [els.files, els.folder]) input.addEventListener('change', () => { void take(input.files ?? []); input.value = ''; });
+  // The list is copied before the input is cleared (clearing it may empty the live FileList).
+  for (const input of [els.files, els.folder]) input.addEventListener('change', () => { void take([...(input.files ?? [])]); input.value = ''; });
   for (const type of ['dragenter', 'dragover'] as const) els.drop.addEventListener(type, (e) => { e.preventDefault(); els.drop.classList.add('over'); });
   for (const type of ['dragleave', 'drop'] as const) els.drop.addEventListener(type, () => els.drop.classList.remove('over'));
-  els.drop.addEventListener('drop', (e) => { e.preventDefault(); void take(e.dataTransfer?.files ?? []); });
+  els.drop.addEventListener('drop', (e) => { e.preventDefault(); void take([...(e.dataTransfer?.files ?? [])]); });
   showData();
 
   const monitor = new MainThreadMonitor();
