@@ -12,7 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
@@ -157,6 +157,34 @@ describe('training in the web page (Chromium)', { skip, timeout: SUITE_MS }, () 
     const path = join(o.dir, 'two-threads.safetensors');
     await download.saveAs(path);
     assert.ok(readFileSync(path).equals(readFileSync(join(nodeOut(), 'model.safetensors'))), '2 threads: the same weights as Node');
+  });
+
+  test('images picked as files train as the CLI\'s folder of them does (the first 3 steps, --max-iters 3)', async () => {
+    const { page } = o;
+    const samples = readdirSync(join(DEFAULT_MODEL_DIR, 'samples')).filter((f) => f.endsWith('.png')).reverse();
+    await page.setInputFiles('#train-files', samples.map((f) => join(DEFAULT_MODEL_DIR, 'samples', f)));
+    await page.waitForFunction(() => document.getElementById('train-data-info')!.textContent!.startsWith('8 images'));
+    await setRecipe(page, 1);
+    await page.selectOption('#train-data', 'files');
+    await page.fill('#train-steps', '3');
+    await page.click('#train-start');
+    assert.equal(await runEnd(page), 'done', `status: ${await page.textContent('#train-status')}`);
+    assert.deepEqual((await stepsShown(page)).map((s) => s.loss), nodeSteps.slice(0, 3).map((s) => s.loss));
+  });
+
+  test('stop ends a run early and keeps its model', async () => {
+    const { page } = o;
+    await setRecipe(page, 1);
+    await page.fill('#train-epochs', '500');
+    await page.click('#train-start');
+    await page.waitForFunction(() => Number(document.getElementById('train-stats')!.dataset.step) >= 2);
+    await page.click('#train-stop');
+    assert.equal(await runEnd(page), 'stopped');
+    const steps = (await stepsShown(page)).length;
+    assert.ok(steps >= 2 && steps < 500, `stopped after ${steps} steps`);
+    assert.match(await page.textContent('#train-status') ?? '', new RegExp(`^Stopped: ${steps} steps`));
+    assert.equal(await page.isVisible('#dl-weights'), true, 'the stopped run\'s model can be downloaded');
+    await page.waitForFunction((n) => document.getElementById('model-info')!.textContent!.includes(`trained in this page (${n} steps)`), steps);
   });
 
   test('bad options and a batch past wasm32 are refused in the panel with the numbers', async () => {
