@@ -10,6 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fashionMnistImage } from '../src/data/fashion-mnist.js';
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
     });
     for (const s of summary) process.stdout.write(`threads ${s.threads}: Node ${s.nodeImagesPerS.toFixed(0)} images/s, Chromium ${s.chromiumImagesPerS.toFixed(0)} images/s (×${(s.chromiumImagesPerS / s.nodeImagesPerS).toFixed(2)})\n`);
     const version = (await o.context.browser()?.version()) ?? (await page.evaluate(() => navigator.userAgent));
-    const result = { bench: 'browser-train', date: new Date().toISOString(), machine: { ...describeMachine(), loadavgStart: machine.loadavgStart }, chromium: version, run: { images: N, batch: BATCH, epochs: EPOCHS, init: DEFAULT_MODEL_DIR, seed: 0 }, runs, summary };
+    const result = { bench: 'browser-train', date: new Date().toISOString(), machine: { ...machine, loadavgEnd: os.loadavg() }, chromium: version, run: { images: N, batch: BATCH, epochs: EPOCHS, init: DEFAULT_MODEL_DIR, seed: 0 }, runs, summary };
     const out = outArg > 0 ? process.argv[outArg + 1]! : join(PACKAGE_ROOT, 'bench', 'results', `${result.date.slice(0, 10)}-${machine.slug}-browser-train.json`);
     writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
     process.stdout.write(`→ ${out}\n`);
