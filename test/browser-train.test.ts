@@ -187,7 +187,7 @@ describe('training in the web page (Chromium)', { skip, timeout: SUITE_MS }, () 
     await page.waitForFunction((n) => document.getElementById('model-info')!.textContent!.includes(`trained in this page (${n} steps)`), steps);
   });
 
-  test('bad options and a batch past wasm32 are refused in the panel with the numbers', async () => {
+  test('bad options, a batch past wasm32 (with the numbers) and a file that is no image are refused in the panel', async () => {
     const { page } = o;
     await setRecipe(page, 1, 65536);
     await page.click('#train-start');
@@ -197,6 +197,14 @@ describe('training in the web page (Chromium)', { skip, timeout: SUITE_MS }, () 
     await page.click('#train-start');
     assert.equal(await runEnd(page), 'error');
     assert.match(await page.textContent('#train-status') ?? '', /8 images make no full step of batch 16/);
+    // A file that is no image: the run is refused, naming it (the usual decoder and its limits).
+    await page.setInputFiles('#train-files', [{ name: 'not-an-image.png', mimeType: 'image/png', buffer: Buffer.from('definitely not a PNG') }]);
+    await page.waitForFunction(() => document.getElementById('train-data-info')!.textContent!.startsWith('1 image'));
+    await setRecipe(page, 1, 1);
+    await page.selectOption('#train-data', 'files');
+    await page.click('#train-start');
+    assert.equal(await runEnd(page), 'error');
+    assert.match(await page.textContent('#train-status') ?? '', /not-an-image\.png: /);
     await page.fill('#train-blr', 'fast');
     await page.click('#train-start');
     assert.match(await page.textContent('#train-status') ?? '', /base lr must be a number ≥ 0, got 'fast'/);
