@@ -41,8 +41,18 @@ const MAX_TRAINING_PIXEL_BYTES = 2 ** 31;
 /** At most one live reconstruction per this many milliseconds of training. */
 const PREVIEW_EVERY_MS = 1000;
 
-/** Node's folder order: names compared with localeCompare (src/node/image-files.ts). */
-export const nodeOrder = (a: { name: string }, b: { name: string }): number => a.name.localeCompare(b.name);
+/**
+ * Node's folder order (src/node/image-files.ts walks each folder's entries sorted with
+ * localeCompare): relative paths compared folder by folder, then by name.
+ */
+export function nodeOrder(a: { name: string }, b: { name: string }): number {
+  const pa = a.name.split('/'), pb = b.name.split('/');
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const c = pa[i]!.localeCompare(pb[i]!);
+    if (c !== 0) return c;
+  }
+  return pa.length - pb.length;
+}
 
 /**
  * Decodes and preprocesses the images as `edge-mae pretrain --data FOLDER` does. An image of
