@@ -172,6 +172,23 @@ describe('training in the web page (Chromium)', { skip, timeout: SUITE_MS }, () 
     assert.deepEqual((await stepsShown(page)).map((s) => s.loss), nodeSteps.slice(0, 3).map((s) => s.loss));
   });
 
+  for (const masking of ['block', 'grid'] as const) {
+    test(`${masking} masking at mask ratio 0.5: the first 2 steps equal the CLI's`, async () => {
+      const { page } = o;
+      const out = join(o.dir, `node-${masking}`);
+      const args = CLI_ARGS.map((a, i) => (CLI_ARGS[i - 1] === '--masking' ? masking : CLI_ARGS[i - 1] === '--mask-ratio' ? '0.5' : a));
+      await promisify(execFile)(process.execPath, [join(ROOT, 'bin', 'edge-mae.js'), 'pretrain', ...args, '--max-iters', '2', '--out', out]);
+      const node = readFileSync(join(out, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as StepShown).loss);
+      await setRecipe(page, 1);
+      await page.selectOption('#train-masking', masking);
+      await page.selectOption('#train-mask-ratio', '0.5');
+      await page.fill('#train-steps', '2');
+      await page.click('#train-start');
+      assert.equal(await runEnd(page), 'done', `status: ${await page.textContent('#train-status')}`);
+      assert.deepEqual((await stepsShown(page)).map((s) => s.loss), node);
+    });
+  }
+
   test('stop ends a run early and keeps its model', async () => {
     const { page } = o;
     await setRecipe(page, 1);
