@@ -135,6 +135,11 @@ describe('training in the web page (Chromium)', { skip, timeout: SUITE_MS }, () 
     const [fromPage, fromNode] = [await nodeLoss(folder), await nodeLoss(nodeOut())];
     console.log(`# the downloaded model in Node: loss ${fromPage} (Node's own: ${fromNode})`);
     assert.equal(fromPage, fromNode);
+    // The reconstruction panel was redrawn by the model as it trained, last at its final step:
+    // the same image, seed and mask ratio as nodeLoss, so the same loss.
+    const canvas = await page.evaluate(() => ({ ...document.getElementById('figure')!.dataset }));
+    assert.equal(canvas.trainingStep, '8');
+    assert.equal(Number(canvas.trainingLoss), fromNode, 'the live reconstruction at step 8 is the trained model\'s');
 
     // The reconstruction panel now shows the trained model.
     await page.waitForSelector('#status[data-state="done"]', { state: 'attached' });

@@ -172,6 +172,8 @@ async function start(): Promise<void> {
     onPreview: (e) => {
       drawFigure(els.canvas, e.figure);
       alignCaptions(els.captions, e.cell, (e.figure.width - 3 * e.cell) / 4);
+      els.canvas.dataset.trainingStep = String(e.iter);
+      els.canvas.dataset.trainingLoss = String(e.loss);
       status('running', `Training: ${e.name} reconstructed by the model at step ${e.iter} (loss ${e.loss.toFixed(4)}).`);
     },
     onTrained: async () => {
