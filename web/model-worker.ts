@@ -132,15 +132,16 @@ async function run(req: ReconstructRequest): Promise<{ reply: Reply; transfer: T
 
 async function train(req: TrainRequest): Promise<{ reply: Reply; transfer: Transferable[] }> {
   if (training) throw new Error('a training run is already going on');
-  const f = await fetchModel(req.base);
-  const t = f.index.training;
-  if (!t) throw new Error('this page was built without training modules (npm run web:build builds them)');
-  const files: TrainingFile[] = req.data.kind === 'files'
-    ? [...req.data.files].sort(nodeOrder)
-    : await Promise.all(f.index.samples.map(async (s) => ({ name: s.file.split('/').pop()!, bytes: await (await get(new URL(s.file, f.base))).arrayBuffer() }))).then((a) => a.sort(nodeOrder));
+  // The run exists from here on, so a pause or stop sent while the data loads is not lost.
   const run = new TrainingRun((e: TrainEvent, transfer: Transferable[] = []) => scope.postMessage(e, transfer));
   training = run;
   try {
+    const f = await fetchModel(req.base);
+    const t = f.index.training;
+    if (!t) throw new Error('this page was built without training modules (npm run web:build builds them)');
+    const files: TrainingFile[] = req.data.kind === 'files'
+      ? [...req.data.files].sort(nodeOrder)
+      : await Promise.all(f.index.samples.map(async (s) => ({ name: s.file.split('/').pop()!, bytes: await (await get(new URL(s.file, f.base))).arrayBuffer() }))).then((a) => a.sort(nodeOrder));
     const { weightsForModel, ...result } = await run.run({
       config: f.config,
       preprocessorJson: f.preprocessor,
