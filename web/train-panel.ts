@@ -26,6 +26,8 @@ export interface TrainPanelDeps {
 
 /** Image files are read whole: larger ones are refused unread (Node's limit for image files). */
 const MAX_IMAGE_FILE_BYTES = 64 * 2 ** 20;
+/** All the chosen files together: the page holds their bytes until the worker decodes them. */
+const MAX_CHOSEN_BYTES = 2 ** 30;
 const IMAGE_EXT = /\.(png|jpe?g)$/i;
 
 const $ = <T extends HTMLElement>(id: string): T => {
@@ -85,10 +87,13 @@ export function wireTrainingPanel(d: TrainPanelDeps): void {
   const take = async (list: Iterable<File>): Promise<void> => {
     const out: { name: string; bytes: ArrayBuffer }[] = [];
     const skipped: string[] = [];
+    let bytes = 0;
     for (const f of list) {
       const name = f.webkitRelativePath || f.name;
       if (!IMAGE_EXT.test(f.name)) continue;
       if (f.size > MAX_IMAGE_FILE_BYTES) { skipped.push(`${name} (${(f.size / 2 ** 20).toFixed(0)} MiB, over ${MAX_IMAGE_FILE_BYTES / 2 ** 20} MiB)`); continue; }
+      if (bytes + f.size > MAX_CHOSEN_BYTES) { skipped.push(`${name} and the rest (over ${MAX_CHOSEN_BYTES / 2 ** 30} GiB of files in all)`); break; }
+      bytes += f.size;
       out.push({ name, bytes: await f.arrayBuffer() });
     }
     chosen = out;
