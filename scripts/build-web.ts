@@ -3,8 +3,9 @@
  * model's files and its kernel modules (SIMD128, one on unshared memory and one for kernel
  * threads, with attention kernels for every mask ratio of the page's slider) into dist/web/.
  *
- * Run: node dist/scripts/build-web.js [--out DIR] [--model DIR] [--no-check]
- * (--no-check skips type-checking web/ with web/tsconfig.json).
+ * Run: node dist/scripts/build-web.js [--out DIR] [--model DIR] [--no-check] [--no-training]
+ * (--no-check skips type-checking web/ with web/tsconfig.json; --no-training leaves out the
+ * training modules and so the page's training panel).
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,8 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { buildKernels } from '../codegen/compile.js';
 import { type MaeConfig } from '../src/config.js';
+import { shapesOf } from '../src/shapes.js';
+import { keptPatches } from '../src/training/masking-strategies.js';
 import { encoderLengthsFor } from '../src/mask-ratios.js';
 import { readConfig } from '../src/node/load.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_WEB_DIR, PACKAGE_ROOT } from '../src/node/paths.js';
@@ -28,6 +31,8 @@ export interface BuildWebOptions {
   model?: string;
   /** Type-check web/ first (tsc -p web/tsconfig.json). Default true. */
   check?: boolean;
+  /** Build the training modules for the training panel (default true). */
+  training?: boolean;
   /** Kernel cache folder (default the usual one). */
   cacheDir?: string;
   log?: (line: string) => void;
@@ -58,19 +63,26 @@ function typecheck(): void {
   if (r.status !== 0) throw new Error(`type errors in web/:\n${r.stdout}${r.stderr}`);
 }
 
-/** Kernel modules for the page: attention for every slider position's kept length, and for all patches. */
-async function buildPageKernels(cfg: MaeConfig, out: string, maskRatios: number[], cacheDir: string | undefined): Promise<WebModelIndex['kernels']> {
+/**
+ * Kernel modules for the page: attention for every slider position's kept length, and for all
+ * patches; with `training`, the training modules (the page cannot run the AssemblyScript compiler),
+ * whose lengths also cover grid masking's fixed keep.
+ */
+async function buildPageKernels(cfg: MaeConfig, out: string, maskRatios: number[], cacheDir: string | undefined, training = false): Promise<{ single: BundledKernels; threads: BundledKernels }> {
   const lengths = encoderLengthsFor(cfg, maskRatios);
+  if (training) lengths.push(1 + keptPatches('grid', shapesOf(cfg).grid, cfg.maskRatio));
+  const encoderLengths = [...new Set(lengths)].sort((a, b) => a - b);
   const kernels: Record<string, BundledKernels> = {};
+  const folder = training ? 'training' : 'kernels';
   for (const [name, threads] of [['single', false], ['threads', true]] as const) {
-    const built = await buildKernels(cfg, { encoderLengths: lengths, simd: 'simd128', threads, cacheDir });
-    const dir = join(out, 'model', 'kernels', name);
+    const built = await buildKernels(cfg, { encoderLengths, simd: 'simd128', threads, training, cacheDir });
+    const dir = join(out, 'model', folder, name);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'kernels.wasm'), built.wasm);
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(built.manifest));
-    kernels[name] = { wasm: `kernels/${name}/kernels.wasm`, manifest: `kernels/${name}/manifest.json`, simd: 'simd128', encoderLengths: built.manifest.encoderLengths };
+    kernels[name] = { wasm: `${folder}/${name}/kernels.wasm`, manifest: `${folder}/${name}/manifest.json`, simd: 'simd128', encoderLengths: built.manifest.encoderLengths };
   }
-  return { single: kernels.single, threads: kernels.threads };
+  return { single: kernels.single!, threads: kernels.threads! };
 }
 
 export async function buildWeb(opts: BuildWebOptions = {}): Promise<BuildWebResult> {
@@ -109,12 +121,14 @@ export async function buildWeb(opts: BuildWebOptions = {}): Promise<BuildWebResu
   const sampleFiles = readdirSync(join(modelDir, 'samples')).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
   for (const f of sampleFiles) copyFileSync(join(modelDir, 'samples', f), join(out, 'model', 'samples', f));
   const kernels = await buildPageKernels(cfg, out, maskRatios, opts.cacheDir);
+  const training = opts.training === false ? undefined : await buildPageKernels(cfg, out, maskRatios, opts.cacheDir, true);
   const index: WebModelIndex = {
     name: basename(modelDir),
     config: 'config.json',
     preprocessor: 'preprocessor_config.json',
     weights: 'model.safetensors',
     kernels,
+    training,
     maskRatios,
     defaultMaskRatio: cfg.maskRatio,
     samples: sampleFiles.map((f) => ({ name: f.replace(/\.[^.]+$/, ''), file: `samples/${f}` })),
@@ -122,7 +136,7 @@ export async function buildWeb(opts: BuildWebOptions = {}): Promise<BuildWebResu
   writeFileSync(join(out, 'model', 'index.json'), JSON.stringify(index, null, 2));
 
   const page = ['index.html', 'style.css', 'main.js', 'model-worker.js', 'kernel-worker.js'].map((f) => sizeOf(out, f));
-  const model = ['model/index.json', 'model/config.json', 'model/preprocessor_config.json', 'model/model.safetensors', `model/${kernels.single.wasm}`, `model/${kernels.single.manifest}`, ...(kernels.threads ? [`model/${kernels.threads.wasm}`] : []), ...sampleFiles.map((f) => `model/samples/${f}`)].map((f) => sizeOf(out, f));
+  const model = ['model/index.json', 'model/config.json', 'model/preprocessor_config.json', 'model/model.safetensors', `model/${kernels.single.wasm}`, `model/${kernels.single.manifest}`, `model/${kernels.threads.wasm}`, ...(training ? [`model/${training.single.wasm}`, `model/${training.threads.wasm}`] : []), ...sampleFiles.map((f) => `model/samples/${f}`)].map((f) => sizeOf(out, f));
   log(`web page built in ${relative(process.cwd(), out) || '.'}:`);
   const row = (s: WebFileSize): string => `  ${s.file.padEnd(36)} ${(s.bytes / 1024).toFixed(1).padStart(8)} KiB  ${(s.gzip / 1024).toFixed(1).padStart(7)} KiB gzip`;
   for (const s of page) log(row(s));
@@ -139,7 +153,8 @@ function parseArgs(argv: string[]): BuildWebOptions {
     if (a === '--out' && argv[i + 1]) o.out = argv[++i];
     else if (a === '--model' && argv[i + 1]) o.model = argv[++i];
     else if (a === '--no-check') o.check = false;
-    else throw new Error(`build-web: unknown argument '${a}' (use --out DIR, --model DIR, --no-check)`);
+    else if (a === '--no-training') o.training = false;
+    else throw new Error(`build-web: unknown argument '${a}' (use --out DIR, --model DIR, --no-check, --no-training)`);
   }
   return o;
 }

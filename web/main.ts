@@ -10,6 +10,7 @@ import { ModelClient } from './model-client.js';
 import { platform, webGpuAdapter } from './platform.js';
 import type { Device, LoadedReply } from './protocol.js';
 import { showResult } from './results.js';
+import { wireTrainingPanel } from './train-panel.js';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const e = document.getElementById(id);
@@ -164,6 +165,21 @@ async function start(): Promise<void> {
     els.webgpu.dataset.available = String(g.available);
     const webgpu = [...els.device.options].find((o) => o.value === 'webgpu');
     if (webgpu && !g.available) { webgpu.disabled = true; webgpu.textContent += ' (unavailable)'; }
+  });
+  wireTrainingPanel({
+    client, modelBase: MODEL_BASE, index, plat,
+    preview: () => image && { name: image.name, bytes: image.bytes, seed: Math.max(0, Math.floor(Number(els.seed.value) || 0)), scale: panelScale(loaded?.imageSize ?? 28) },
+    onPreview: (e) => {
+      drawFigure(els.canvas, e.figure);
+      alignCaptions(els.captions, e.cell, (e.figure.width - 3 * e.cell) / 4);
+      els.canvas.dataset.trainingStep = String(e.iter);
+      els.canvas.dataset.trainingLoss = String(e.loss);
+      status('running', `Training: ${e.name} reconstructed by the model at step ${e.iter} (loss ${e.loss.toFixed(4)}).`);
+    },
+    onTrained: async () => {
+      await load();
+      if (image) schedule(0);
+    },
   });
   await load();
   await gpu;

@@ -2,13 +2,16 @@
  * The model worker: loads the bundled model from the page's origin (fetch, no file system, a
  * precompiled-at-load kernel module) and runs reconstructions off the page's thread. With threads
  * it is kernel thread 0 and starts the others as workers of its own (a page's main thread may
- * not block on Atomics.wait, which the kernel threads' barriers do).
+ * not block on Atomics.wait, which the kernel threads' barriers do). It also trains
+ * (training-run.ts): the run yields between steps, so reconstructions and pause/stop messages
+ * are served while it goes on; when it ends, the trained weights become the model's.
  */
 import { MaeModel, SafetensorsFile, loadImage, loadWeights, parseConfig, parsePreprocessorConfig, preprocessImage, reconstruct, renderFigure } from '../src/index.js';
 import type { Manifest, MaeConfig, MaeWeights, ModelSource } from '../src/index.js';
 import { browserWorkers } from '../src/browser/threads.js';
 import type { BundledKernels, WebModelIndex } from '../src/browser/bundle.js';
-import type { LoadRequest, ReconstructRequest, Reply, Request } from './protocol.js';
+import type { LoadRequest, ReconstructRequest, Reply, Request, TrainEvent, TrainRequest } from './protocol.js';
+import { type TrainingFile, TrainingRun, nodeOrder } from './training-run.js';
 
 interface WorkerScope {
   onmessage: ((e: MessageEvent) => void) | null;
@@ -24,12 +27,16 @@ interface Fetched {
   preprocessor: unknown;
   /** Views of the safetensors bytes (nothing copied until the weights are packed). */
   weights: MaeWeights;
+  bytes: Uint8Array;
   modules: Map<string, Promise<{ module: WebAssembly.Module; manifest: Manifest }>>;
 }
 
 let fetched: Fetched | undefined;
 let model: MaeModel | undefined;
 let threads = 1;
+/** The weights of the last training run, once it ended: the model's from then on. */
+let trained: { weights: MaeWeights; config: MaeConfig; steps: number } | undefined;
+let training: TrainingRun | undefined;
 
 async function get(url: URL): Promise<Response> {
   const r = await fetch(url);
@@ -48,7 +55,7 @@ async function fetchModel(base: string): Promise<Fetched> {
   ]);
   const config = parseConfig(configJson, index.config);
   const weights = loadWeights(SafetensorsFile.parse(bytes, index.weights), config, { lazy: true });
-  fetched = { base, index, config, preprocessor, weights, modules: new Map() };
+  fetched = { base, index, config, preprocessor, weights, bytes, modules: new Map() };
   return fetched;
 }
 
@@ -74,8 +81,8 @@ async function load(req: LoadRequest): Promise<Reply> {
   model?.dispose();
   model = undefined;
   const source: ModelSource = {
-    config: f.config,
-    weights: f.weights,
+    config: trained?.config ?? f.config,
+    weights: trained?.weights ?? f.weights,
     kernels: await kernelModule(f, k),
     preprocessor: f.preprocessor,
     threads: want,
@@ -86,7 +93,7 @@ async function load(req: LoadRequest): Promise<Reply> {
   threads = want;
   const c = model.config;
   return {
-    type: 'loaded', id: req.id, name: f.index.name, backend: model.backendDescription, backendKind: model.backendKind, threads,
+    type: 'loaded', id: req.id, name: trained ? `${f.index.name}, trained in this page (${trained.steps} steps)` : f.index.name, backend: model.backendDescription, backendKind: model.backendKind, threads,
     imageSize: c.imageSize, numChannels: c.numChannels, patchSize: c.patchSize, numPatches: model.shapes.numPatches,
     loadMs: performance.now() - t0,
   };
@@ -123,14 +130,56 @@ async function run(req: ReconstructRequest): Promise<{ reply: Reply; transfer: T
   return { reply, transfer: [figure.data.buffer as ArrayBuffer] };
 }
 
-// One request at a time, in order: a reload never overlaps a run.
+async function train(req: TrainRequest): Promise<{ reply: Reply; transfer: Transferable[] }> {
+  if (training) throw new Error('a training run is already going on');
+  // The run exists from here on, so a pause or stop sent while the data loads is not lost.
+  const run = new TrainingRun((e: TrainEvent, transfer: Transferable[] = []) => scope.postMessage(e, transfer));
+  training = run;
+  try {
+    const f = await fetchModel(req.base);
+    const t = f.index.training;
+    if (!t) throw new Error('this page was built without training modules (npm run web:build builds them)');
+    const files: TrainingFile[] = req.data.kind === 'files'
+      ? [...req.data.files].sort(nodeOrder)
+      : await Promise.all(f.index.samples.map(async (s) => ({ name: s.file.split('/').pop()!, bytes: await (await get(new URL(s.file, f.base))).arrayBuffer() }))).then((a) => a.sort(nodeOrder));
+    const { weightsForModel, ...result } = await run.run({
+      config: f.config,
+      preprocessorJson: f.preprocessor,
+      weightsBytes: f.bytes,
+      trainingKernels: (shared) => {
+        const k = shared ? t.threads : t.single;
+        if (!k) throw new Error('this page was built without a threaded training module');
+        return kernelModule(f, k);
+      },
+      inferenceKernels: () => kernelModule(f, f.index.kernels.single),
+    }, req.recipe, files, req.preview);
+    trained = { weights: weightsForModel, config: { ...f.config, maskRatio: req.recipe.maskRatio }, steps: result.steps };
+    return { reply: { ...result, id: req.id }, transfer: [result.weights] };
+  } finally {
+    training = undefined;
+  }
+}
+
+// One request at a time, in order: a reload never overlaps a run. Training is not queued (it
+// yields between steps and would hold the queue for minutes); its controls act at once.
 let queue: Promise<void> = Promise.resolve();
 scope.onmessage = (e: MessageEvent): void => {
   const req = e.data as Request;
+  if (req.type === 'train-control') {
+    training?.control(req.action);
+    return;
+  }
+  if (req.type === 'train') {
+    train(req).then(
+      ({ reply, transfer }) => scope.postMessage(reply, transfer),
+      (err: unknown) => scope.postMessage({ type: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) } satisfies Reply),
+    );
+    return;
+  }
   queue = queue.then(async () => {
     try {
       if (req.type === 'load') scope.postMessage(await load(req));
-      else {
+      else if (req.type === 'reconstruct') {
         const { reply, transfer } = await run(req);
         scope.postMessage(reply, transfer);
       }

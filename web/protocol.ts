@@ -25,7 +25,44 @@ export interface ReconstructRequest {
   scale: number;
 }
 
-export type Request = LoadRequest | ReconstructRequest;
+/** The training panel's recipe: the options of `edge-mae pretrain` that matter in a page. */
+export interface TrainRecipe {
+  /** 'bundled': continue pretraining the bundled model (`--init`); 'scratch': fresh weights from the seed (`--config`). */
+  init: 'bundled' | 'scratch';
+  batch: number;
+  epochs: number;
+  /** Stop after this many optimizer steps (`--max-iters`). */
+  maxIters?: number;
+  blr: number;
+  warmupEpochs: number;
+  maskRatio: number;
+  masking: 'random' | 'block' | 'grid';
+  seed: number;
+  threads: number;
+}
+
+/** Images to train on: the bundled samples, or files the page read (dropped or a picked folder), in Node's order. */
+export type TrainData = { kind: 'samples' } | { kind: 'files'; files: { name: string; bytes: ArrayBuffer }[] };
+
+export interface TrainRequest {
+  type: 'train';
+  id: number;
+  /** URL of the model folder. */
+  base: string;
+  recipe: TrainRecipe;
+  data: TrainData;
+  /** The image the live reconstruction shows (default: the first training image). */
+  preview?: { name: string; bytes: ArrayBuffer; seed: number; scale: number };
+}
+
+/** Pause, resume or stop the run in progress (answered by a train event, not a reply). */
+export interface TrainControl {
+  type: 'train-control';
+  id: number;
+  action: 'pause' | 'resume' | 'stop';
+}
+
+export type Request = LoadRequest | ReconstructRequest | TrainRequest | TrainControl;
 
 /** What the loaded model is. */
 export interface ModelInfo {
@@ -79,4 +116,26 @@ export interface ErrorReply {
   message: string;
 }
 
-export type Reply = LoadedReply | ReconstructedReply | ErrorReply;
+/** The trained model as a model folder's files, byte for byte what `edge-mae pretrain` writes. */
+export interface TrainedReply {
+  type: 'trained';
+  id: number;
+  /** 'done': the recipe's steps ran; 'stopped': stopped early. */
+  end: 'done' | 'stopped';
+  steps: number;
+  seconds: number;
+  config: string;
+  preprocessor?: string;
+  weights: ArrayBuffer;
+}
+
+export type Reply = LoadedReply | ReconstructedReply | TrainedReply | ErrorReply;
+
+/** What the model worker tells the page while training (no request id: the run in progress). */
+export type TrainEvent =
+  | { type: 'train-started'; images: number; stepsPerEpoch: number; totalSteps: number; keep: number; patches: number; memoryBytes: number; backend: string; threads: number }
+  | { type: 'train-step'; iter: number; epoch: number; loss: number; lr: number; seconds: number; imagesPerS: number }
+  | { type: 'train-preview'; iter: number; figure: { width: number; height: number; data: Uint8Array }; cell: number; loss: number; name: string }
+  | { type: 'train-state'; state: 'paused' | 'running' };
+
+export const isTrainEvent = (m: { type: string }): m is TrainEvent => m.type.startsWith('train-') && m.type !== 'train-control';

@@ -25,6 +25,8 @@ export interface WebModelIndex {
   readonly weights: string;
   /** One module on unshared memory (any page), one on shared memory for kernel threads (cross-origin isolated pages). */
   readonly kernels: { readonly single: BundledKernels; readonly threads?: BundledKernels };
+  /** Training modules (forward with tape + backward + AdamW) for the page's training panel, when built. */
+  readonly training?: { readonly single: BundledKernels; readonly threads?: BundledKernels };
   /** The mask ratios the modules have kernels for, ascending (the page's slider). */
   readonly maskRatios: readonly number[];
   /** The config's mask ratio (one of maskRatios). */
