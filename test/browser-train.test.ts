@@ -96,21 +96,18 @@ describe('training in the web page (Chromium)', { skip, timeout: SUITE_MS }, () 
     const { page } = o;
     await page.click('#samples [data-sample="test-0-ankle-boot"]');
     await setRecipe(page, 1);
-    await page.click('#train-start');
-    // Pause as soon as a step is shown; a run this short may end first, which is fine too.
-    await page.waitForFunction(() => Number(document.getElementById('train-stats')!.dataset.step) >= 1 || document.getElementById('train-stats')!.dataset.state !== 'running');
-    await page.evaluate(() => document.getElementById('train-pause')!.click()); // a no-op once the run has ended
+    // Start and pause in one task: the worker has the run before it reads the pause, and the run
+    // checks for a pause before each step, so it pauses before its first step, every time.
+    await page.evaluate(() => { document.getElementById('train-start')!.click(); document.getElementById('train-pause')!.click(); });
     const state = await page.waitForFunction(() => {
       const s = document.getElementById('train-stats')!.dataset.state;
       return s === 'paused' || s === 'done' || s === 'error' ? s : false;
     }).then((h) => h.jsonValue());
-    if (state === 'paused') {
-      const at = Number(await page.getAttribute('#train-stats', 'data-step'));
-      await page.waitForTimeout(300);
-      assert.equal(Number(await page.getAttribute('#train-stats', 'data-step')), at, 'no step while paused');
-      console.log(`# paused at step ${at}, resumed`);
-      await page.click('#train-pause');
-    } else console.log(`# the run ended (${state}) before the pause took effect`);
+    assert.equal(state, 'paused', `status: ${await page.textContent('#train-status')}`);
+    const at = Number(await page.getAttribute('#train-stats', 'data-step'));
+    await page.waitForTimeout(300);
+    assert.equal(Number(await page.getAttribute('#train-stats', 'data-step')), at, 'no step while paused');
+    await page.click('#train-pause');
     assert.equal(await runEnd(page), 'done', `status: ${await page.textContent('#train-status')}`);
 
     const shown = await stepsShown(page);
