@@ -301,7 +301,7 @@ export function program(): Command {
     .addOption(new Option('--blocks <k|all>', 'encoder blocks opened from the top').argParser(blocksOption).default(1))
     .addOption(new Option('--epochs <n>', 'epochs').argParser(intIn(1, 100_000, 'an integer from 1 to 100000')).default(1))
     .addOption(new Option('--batch <n>', 'images per step').argParser(intIn(1, 65536, 'an integer from 1 to 65536')).default(256))
-    .addOption(new Option('--blr <x>', 'base learning rate: lr = blr × batch / 256').argParser(nonNegative).default(5e-4))
+    .addOption(new Option('--blr <x>', 'base learning rate: lr = blr × batch / 256 (the default suits a run of a few epochs: the head starts from zero; MAE\'s 100-epoch ImageNet recipe uses 5e-4)').argParser(nonNegative).default(2e-2))
     .addOption(new Option('--min-lr <x>', 'the cosine\'s floor').argParser(nonNegative).default(1e-6))
     .addOption(new Option('--warmup-epochs <x>', 'linear warm-up epochs').argParser(nonNegative).default(0.2))
     .addOption(new Option('--weight-decay <x>', 'AdamW weight decay (≥ 2-D weights but cls)').argParser(nonNegative).default(0.05))
