@@ -9,10 +9,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { MaeModel } from '../src/node/index.js';
 import '../src/node/index.js';
 import { decodeImage } from '../src/image/decode.js';
@@ -20,12 +19,9 @@ import { preprocess } from '../src/jobs/preprocess.js';
 import { type Reconstruction, reconstruct } from '../src/jobs/reconstruct.js';
 import { renderFigure } from '../src/jobs/figure.js';
 import { DEFAULT_MODEL_DIR } from '../src/node/paths.js';
-import { type StaticServer, startStaticServer } from '../src/cli/serve.js';
-import { buildWeb } from '../scripts/build-web.js';
+import { IN_CI, type OpenPage, chromiumMissing as missing, openBuiltPage } from './support/chromium-page.js';
 import { LOSS_TOL, ROOT } from './helpers.js';
 
-const CHROMIUM = process.env.EDGE_MAE_CHROMIUM ?? '/usr/lib/chromium/chromium';
-const IN_CI = !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
 const SCREENSHOT = join(ROOT, 'test-output', 'browser-reconstruction.png');
 /** Per browser step (launch, load, a run), and for the whole suite. */
 const STEP_MS = 60_000;
@@ -37,15 +33,8 @@ const MASK_RATIO = 0.6;
 /** The page enlarges panels to ≥ 224 px: 28 px × 8. */
 const SCALE = 8;
 
-const missing = existsSync(CHROMIUM) ? undefined : `Chromium not found at ${CHROMIUM} (Debian: apt-get install chromium; or set EDGE_MAE_CHROMIUM)`;
 // Locally a missing browser skips, saying why; in CI the suite runs and fails on it.
 const skip = missing && !IN_CI ? missing : false;
-
-/** Chromium flags for headless runs in containers (see shared notes: webgpu.md). */
-const CHROMIUM_ARGS = [
-  '--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-quic', '--disable-dev-shm-usage',
-];
 
 interface ShownResult { loss: number; lossText: string; lossNormPix: number; lossNormPixText: string; backend: string; backendKind: string; threads: string }
 
@@ -77,29 +66,15 @@ async function waitForRun(page: Page, since: number): Promise<void> {
 }
 
 describe('web page in Chromium', { skip, timeout: SUITE_MS }, () => {
-  let dir: string;
-  let server: StaticServer | undefined;
-  let context: BrowserContext | undefined;
+  let o: OpenPage | undefined;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
   let node: Reconstruction;
 
   before(async () => {
     if (missing) assert.fail(`CI=true and ${missing}`);
-    dir = mkdtempSync(join(tmpdir(), 'edge-mae-browser-'));
-    await buildWeb({ out: join(dir, 'web') });
-    server = await startStaticServer({ root: join(dir, 'web'), port: 0, host: '127.0.0.1' });
-    const { chromium } = await import('playwright-core');
-    mkdirSync(join(dir, 'runtime'), { mode: 0o700 });
-    context = await chromium.launchPersistentContext(join(dir, 'profile'), {
-      executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: STEP_MS,
-      env: { ...process.env, XDG_RUNTIME_DIR: join(dir, 'runtime') } as Record<string, string>,
-      viewport: { width: 1100, height: 1000 },
-    });
-    page = context.pages()[0] ?? await context.newPage();
-    page.setDefaultTimeout(STEP_MS);
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+    o = await openBuiltPage({ stepMs: STEP_MS, check: true });
+    ({ page, errors: pageErrors } = o);
 
     // The Node API's reconstruction of the same image, seed and mask ratio (its own kernels, compiled for Node).
     const model = await MaeModel.load({ model: DEFAULT_MODEL_DIR, simd: 'simd128' });
@@ -112,15 +87,11 @@ describe('web page in Chromium', { skip, timeout: SUITE_MS }, () => {
     }
   });
 
-  after(async () => {
-    await context?.close().catch(() => {});
-    await server?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => { await o?.close(); });
 
   test('the page loads the bundled model, cross-origin isolated', async () => {
     const t0 = performance.now();
-    await page.goto(server!.url);
+    await page.goto(o!.server.url);
     await page.waitForSelector('#status[data-state="ready"]', { state: 'attached' }).catch(async (e: Error) => {
       throw new Error(`model did not load: ${await page.textContent('#status')} ${pageErrors.join('; ')} (${e.message.split('\n')[0]})`);
     });

@@ -1,8 +1,8 @@
 /**
  * The built web page in Debian's Chromium, as test/browser.test.ts drives it: playwright-core (no
  * browser download), the page built (`web:build`) into a temporary folder and served cross-origin
- * isolated by `edge-mae serve`'s server on a loopback port. For test/browser-train.test.ts and
- * bench/browser-train.ts.
+ * isolated by `edge-mae serve`'s server on a loopback port. For test/browser.test.ts,
+ * test/browser-train.test.ts and bench/browser-train.ts.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +34,7 @@ export interface OpenPage {
 }
 
 /** Builds the page, serves it, starts Chromium and opens the page (not yet navigated: page.goto(server.url)). */
-export async function openBuiltPage(opts: { stepMs: number; viewport?: { width: number; height: number } }): Promise<OpenPage> {
+export async function openBuiltPage(opts: { stepMs: number; viewport?: { width: number; height: number }; check?: boolean }): Promise<OpenPage> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-mae-browser-'));
   let server: StaticServer | undefined;
   let context: BrowserContext | undefined;
@@ -44,7 +44,7 @@ export async function openBuiltPage(opts: { stepMs: number; viewport?: { width: 
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await buildWeb({ out: join(dir, 'web'), check: false });
+    await buildWeb({ out: join(dir, 'web'), check: opts.check ?? false });
     server = await startStaticServer({ root: join(dir, 'web'), port: 0, host: '127.0.0.1' });
     const { chromium } = await import('playwright-core');
     mkdirSync(join(dir, 'runtime'), { mode: 0o700 });
