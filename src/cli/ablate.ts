@@ -135,6 +135,12 @@ export async function runAblate(a: AblateArgs, log: (line: string) => void, warn
   }
 }
 
+/** Steps' speeds: the median, which time the run spent stopped (Ctrl-C, a paused job) or not yet warm does not move. */
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
 function rowConfig(base: MaeConfig, s: AblationSettings): MaeConfig {
   return { ...base, maskRatio: s.mask_ratio, normPixLoss: s.target === 'norm_pix', decoderNumHiddenLayers: s.decoder_depth ?? base.decoderNumHiddenLayers };
 }
@@ -162,7 +168,7 @@ async function runRow(
     resume, fashionMnistDir: a.fashionMnistDir, cacheDir: a.cacheDir,
   }, say, warn);
   if (stopped()) return undefined;
-  const steps = readFileSync(logPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { iter: number; seconds: number });
+  const steps = readFileSync(logPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { iter: number; seconds: number; images_per_s: number });
   const last = steps[steps.length - 1]!;
 
   // The objectives on the test images, with the trained weights (one trainer per number of kept patches).
@@ -201,7 +207,7 @@ async function runRow(
   return {
     name: row.name, label: row.label, group: row.group, ...s, decoder_depth: cfg.decoderNumHiddenLayers, epochs: budget.epochs, steps: last.iter,
     test_loss: testLoss, plain_test_loss: plainLoss, probe_accuracy: probe.test_accuracy, probe_l2: probe.l2,
-    train_seconds: last.seconds, images_per_s: (last.iter * budget.batch) / last.seconds, paper: row.paper,
+    train_seconds: last.seconds, images_per_s: median(steps.map((l) => l.images_per_s)), paper: row.paper,
   };
 }
 

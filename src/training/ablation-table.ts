@@ -15,7 +15,9 @@ export interface AblationTableRow extends AblationSettings {
   plain_test_loss: number;
   probe_accuracy: number;
   probe_l2: number;
+  /** Wall seconds of the pretraining (stops and other jobs included). */
   train_seconds: number;
+  /** The median step's images/s. */
   images_per_s: number;
   paper: AblationRow['paper'];
 }
@@ -44,7 +46,7 @@ export function ablationMarkdown(rows: readonly AblationTableRow[], b: AblationT
     `(mean-pooled features, L-BFGS, ${b.probe_train_images} training images) on ${b.test_images} test images. Test losses are on the same ${b.test_images} images: "own" is the row's objective, "plain" is mask 0.75 random, loss on removed patches, pixel target.`,
     `Paper: ViT-L/16, ImageNet-1K, 800 epochs (fine-tune / linear top-1, %). Δ probe is against this table's default row; the paper's Δ lin against its default (decoder depth 8, 73.5), the decoder-depth rows against its row for this default's depth (Table 1a).`,
     '',
-    '| row | mask | masking | loss on | target | enc. [M] | dec. depth | test loss (own) | test loss (plain) | probe acc. % | Δ probe | paper ft / lin | paper Δ lin | train s | img/s |',
+    '| row | mask | masking | loss on | target | enc. [M] | dec. depth | test loss (own) | test loss (plain) | probe acc. % | Δ probe | paper ft / lin | paper Δ lin | train s | img/s (median step) |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
